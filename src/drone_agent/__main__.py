@@ -1,0 +1,3 @@
+from drone_agent.cli import main
+
+raise SystemExit(main())

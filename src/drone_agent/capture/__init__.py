@@ -1,0 +1,1 @@
+"""The camera side: frames, camera pose, privacy masking, evidence trigger, encoding, redact."""

@@ -1,0 +1,1 @@
+"""Evidence: keys, sealing, manifest, tamper-evident audit log, verify, decrypt."""

@@ -1,0 +1,1 @@
+"""Zones, CAA limits profile, compiled fence and predictive breach maths (pure core)."""

@@ -1,0 +1,1 @@
+"""Post-flight report (HTML + PNG map) and the demo."""

@@ -1,0 +1,194 @@
+"""Byte transports for MAVLink connection strings as MAVProxy users write them.
+
+==========================  ======================================================================
+``tcp:HOST:PORT``           connect to a TCP server (ArduPilot SITL 5760/5762, a telemetry bridge)
+``udp:HOST:PORT``           listen on HOST:PORT (MAVProxy's ``--master=udp:``; same as ``udpin:``)
+``udpin:HOST:PORT``         listen; replies go to the last peer heard from
+``udpout:HOST:PORT``        send to HOST:PORT (the peer must be listening); replies are read too
+``/dev/ttyUSB0[,BAUD]``     serial device (default 115200 baud); ``COM3,57600`` on Windows
+``serial:DEVICE[:BAUD]``    same, explicit
+==========================  ======================================================================
+
+Each transport is non-blocking with a ``fileno()`` for ``selectors``; ``read()`` returns whatever
+bytes are waiting (``b""`` when none), ``write()`` sends a whole packet. Serial uses
+pymavlink's ``mavutil.mavserial`` purely as a byte transport (it needs ``pyserial``).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+from drone_agent.errors import EnvironmentFault, InputError, VehicleError
+
+DEFAULT_BAUD = 115200
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    kind: str  # "tcp", "udpin", "udpout", "serial"
+    host: str = ""
+    port: int = 0
+    device: str = ""
+    baud: int = DEFAULT_BAUD
+
+    def __str__(self) -> str:
+        if self.kind == "serial":
+            return f"{self.device},{self.baud}"
+        return f"{self.kind}:{self.host}:{self.port}"
+
+
+def parse_connection(text: str) -> Endpoint:
+    """Parse a MAVProxy-style connection string.
+
+    Raises:
+        InputError: unknown scheme, missing port, port out of range, bad baud rate.
+    """
+    hint = "use tcp:HOST:PORT, udp:HOST:PORT, udpin:HOST:PORT, udpout:HOST:PORT or DEVICE[,BAUD]"
+    text = text.strip()
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme in ("tcp", "udp", "udpin", "udpout"):
+        host, sep2, port_text = rest.rpartition(":")
+        if not sep2 or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InputError(f"connection {text!r}: needs HOST:PORT with a port 1-65535", hint)
+        kind = "udpin" if scheme == "udp" else scheme
+        return Endpoint(kind, host=host, port=int(port_text))
+    if scheme == "serial" and sep:
+        device, _, baud_text = rest.partition(":")
+    elif text.startswith(("/", "COM")):
+        device, _, baud_text = text.partition(",")
+    else:
+        raise InputError(f"connection {text!r}: unknown kind", hint)
+    if baud_text and not baud_text.isdigit():
+        raise InputError(f"connection {text!r}: baud rate {baud_text!r} is not a number", hint)
+    return Endpoint("serial", device=device, baud=int(baud_text) if baud_text else DEFAULT_BAUD)
+
+
+class Transport(Protocol):
+    def fileno(self) -> int: ...
+    def read(self) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class TcpTransport:
+    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0) -> None:
+        try:
+            self._sock = socket.create_connection((host, port), timeout=connect_timeout_s)
+        except OSError as exc:
+            raise VehicleError(
+                f"cannot connect to tcp:{host}:{port} ({exc.strerror or exc})",
+                "is the vehicle/SITL/telemetry bridge running and the port right?",
+            ) from exc
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> bytes:
+        try:
+            data = self._sock.recv(65536)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise VehicleError(f"TCP link failed: {exc}", "check the connection") from exc
+        if not data:
+            raise VehicleError("the vehicle closed the TCP connection", "reconnect when it is back")
+        return data
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(data)
+        except BlockingIOError:
+            pass  # a full send buffer: drop, MAVLink is loss tolerant
+        except OSError as exc:
+            raise VehicleError(f"TCP link failed: {exc}", "check the connection") from exc
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class UdpTransport:
+    """``udpin`` binds and answers the last sender; ``udpout`` sends to a fixed address."""
+
+    def __init__(self, host: str, port: int, listen: bool) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._peer: tuple[str, int] | None = None
+        try:
+            if listen:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                self._sock.bind((host, port))
+            else:
+                self._peer = (socket.gethostbyname(host), port)
+        except OSError as exc:
+            self._sock.close()
+            raise EnvironmentFault(
+                f"cannot use udp {host}:{port} ({exc.strerror or exc})",
+                "is another program bound to that port?",
+            ) from exc
+        self._listen = listen
+        self._sock.setblocking(False)
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        return self._sock.getsockname()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> bytes:
+        try:
+            data, sender = self._sock.recvfrom(65536)
+        except (BlockingIOError, ConnectionRefusedError):
+            return b""
+        if self._listen:
+            self._peer = sender
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._peer is None:
+            return  # udpin: nobody has spoken to us yet
+        try:
+            self._sock.sendto(data, self._peer)
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class SerialTransport:
+    def __init__(self, device: str, baud: int) -> None:
+        from pymavlink import mavutil
+
+        try:
+            self._port = mavutil.mavserial(device, baud=baud)
+        except ImportError as exc:
+            raise EnvironmentFault(
+                "serial links need pyserial", "python3 -m pip install pyserial"
+            ) from exc
+        except Exception as exc:  # pymavlink wraps serial errors in plain exceptions
+            raise VehicleError(f"cannot open {device} at {baud} baud: {exc}",
+                               "check the device name and permissions") from exc
+
+    def fileno(self) -> int:
+        return self._port.fd
+
+    def read(self) -> bytes:
+        return bytes(self._port.recv(4096) or b"")
+
+    def write(self, data: bytes) -> None:
+        self._port.write(data)
+
+    def close(self) -> None:
+        self._port.close()
+
+
+def open_transport(endpoint: Endpoint) -> Transport:
+    if endpoint.kind == "tcp":
+        return TcpTransport(endpoint.host, endpoint.port)
+    if endpoint.kind in ("udpin", "udpout"):
+        return UdpTransport(endpoint.host, endpoint.port, listen=endpoint.kind == "udpin")
+    return SerialTransport(endpoint.device, endpoint.baud)

@@ -1,0 +1,165 @@
+"""The IO adapter over real sockets (TCP and UDP on 127.0.0.1) against the scripted peer run in
+a thread: identification, heartbeats out, sessions, link loss and recovery, the telemetry log."""
+
+from __future__ import annotations
+
+import io
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from drone_agent.agent.codec import Codec
+from drone_agent.agent.command import ModeChange
+from drone_agent.agent.fence_sync import FenceDownload, FenceUpload, FenceWireItem, compare_fence
+from drone_agent.agent.heartbeat import LinkMonitor
+from drone_agent.agent.link import Link
+from drone_agent.agent.testing import FakeAutopilot
+from drone_agent.agent.transport import open_transport, parse_connection
+from drone_agent.errors import VehicleError
+
+pytestmark = pytest.mark.slow
+
+FENCE = (FenceWireItem(5001, 3.0, 512718474, 5227000), FenceWireItem(5001, 3.0, 512708593, 5248537),
+         FenceWireItem(5001, 3.0, 512691525, 5241358), FenceWireItem(5004, 40.0, 512705000, 5244229))
+
+
+class PeerThread:
+    """Serve a FakeAutopilot on a socket; 10 Hz GLOBAL_POSITION_INT; ``silent`` mutes it."""
+
+    def __init__(self, kind: str) -> None:
+        self.vehicle = FakeAutopilot(heartbeat_interval_s=0.5)
+        self.codec = Codec(1, 1)
+        self.kind = kind
+        self._stop = threading.Event()
+        if kind == "tcp":
+            self.server = socket.create_server(("127.0.0.1", 0))
+            self.connection = f"tcp:127.0.0.1:{self.server.getsockname()[1]}"
+        else:
+            self.server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.server.bind(("127.0.0.1", 0))
+            self.connection = f"udpout:127.0.0.1:{self.server.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self.kind == "tcp":
+            sock, _ = self.server.accept()
+            send = sock.sendall
+            recv = lambda: sock.recv(65536)  # noqa: E731
+        else:
+            sock = self.server
+            peer: list = []
+            send = lambda data: peer and sock.sendto(data, peer[0])  # noqa: E731
+
+            def recv() -> bytes:
+                data, address = sock.recvfrom(65536)
+                peer[:] = [address]
+                return data
+        selector = selectors.DefaultSelector()
+        selector.register(sock, selectors.EVENT_READ)
+        next_position = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            out = []
+            if selector.select(0.02):
+                data = recv()
+                if not data:
+                    break
+                for msg in self.codec.feed(data, time.time()):
+                    out += self.vehicle.receive(msg, now)
+            out += self.vehicle.poll(now)
+            if now >= next_position and not self.vehicle.silent:
+                next_position = now + 0.1
+                out.append(mavlink.MAVLink_global_position_int_message(
+                    int(now * 1000) % 2**32, 512705000, 5227000, 30000, 0, 0, 0, 0, 0))
+            for msg in out:
+                send(self.codec.encode(msg, time.time()))
+        sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.server.close()
+
+
+@pytest.fixture(params=["tcp", "udp"])
+def peer(request: pytest.FixtureRequest) -> Iterator[PeerThread]:
+    thread = PeerThread(request.param)
+    yield thread
+    thread.close()
+
+
+def open_link(peer: PeerThread, tlog: io.BytesIO | None = None) -> Link:
+    transport = open_transport(parse_connection(peer.connection))
+    return Link(transport, Codec(254, 191), monitor=LinkMonitor(timeout_s=1.0), tlog=tlog)
+
+
+def test_identify_command_and_fence_round_trip(peer: PeerThread) -> None:
+    tlog = io.BytesIO()
+    link = open_link(peer, tlog)
+    try:
+        autopilot = link.wait_for_autopilot(5.0)
+        assert (autopilot.system_id, autopilot.component_id) == (1, 1)
+        link.run(ModeChange(link.peer, "GUIDED"), timeout_s=10.0)
+        link.run(FenceUpload(link.peer, FENCE), timeout_s=10.0)
+        assert compare_fence(FENCE, link.run(FenceDownload(link.peer), timeout_s=10.0)) == []
+        assert link.state.lat_deg == pytest.approx(51.2705) and link.state.mode == "GUIDED"
+        end = time.monotonic() + 2.2
+        while time.monotonic() < end:
+            link.step()
+    finally:
+        link.close()
+    beats = [m for m in peer.vehicle.received if m.get_type() == "HEARTBEAT"]
+    assert len(beats) >= 2 and beats[0].type == mavlink.MAV_TYPE_ONBOARD_CONTROLLER
+    path = io.BytesIO(tlog.getvalue())
+    kinds = {"agent": set(), "vehicle": set()}
+    log = mavutil.mavlink_connection(_write_tmp(path), dialect="ardupilotmega")
+    while (msg := log.recv_match()) is not None:
+        kinds["agent" if msg.get_srcSystem() == 254 else "vehicle"].add(msg.get_type())
+    assert {"HEARTBEAT", "COMMAND_LONG", "MISSION_COUNT", "MISSION_ITEM_INT"} <= kinds["agent"]
+    assert {"HEARTBEAT", "COMMAND_ACK", "MISSION_ACK", "GLOBAL_POSITION_INT"} <= kinds["vehicle"]
+
+
+def _write_tmp(buffer: io.BytesIO) -> str:
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile(suffix=".tlog", delete=False)  # noqa: SIM115
+    handle.write(buffer.getvalue())
+    handle.close()
+    return handle.name
+
+
+def test_link_loss_and_recovery_are_reported(peer: PeerThread) -> None:
+    link = open_link(peer)
+    try:
+        link.wait_for_autopilot(5.0)
+        link.monitor.drain_events()
+        peer.vehicle.silent = True
+        events: list = []
+        end = time.monotonic() + 10.0
+        while not events and time.monotonic() < end:
+            link.step()
+            events += link.monitor.drain_events()
+        assert [e.kind for e in events] == ["link_lost"]
+        peer.vehicle.silent = False
+        events = []
+        while not events and time.monotonic() < end + 5:
+            link.step()
+            events += link.monitor.drain_events()
+        assert [e.kind for e in events] == ["link_restored"] and events[0].silence_s >= 1.0
+    finally:
+        link.close()
+
+
+def test_nothing_listening_is_a_vehicle_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(VehicleError, match=f"cannot connect to tcp:127.0.0.1:{port}"):
+        open_transport(parse_connection(f"tcp:127.0.0.1:{port}"))

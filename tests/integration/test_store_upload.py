@@ -1,0 +1,360 @@
+"""Upload against a real SeaweedFS on loopback: verify, re-run is a no-op, delete only after
+read-back, resume after a cut, and the one-line errors (credentials, bucket, unreachable, disk)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from drone_agent.cli import main
+from drone_agent.errors import EnvironmentFault, IntegrityError
+from drone_agent.evidence import DeviceKey, EvidenceIdentity, FlightVault, verify_flight
+from drone_agent.store import EmbeddedStore, Retry, StateDir, StoreConfig, Uploader, make_client
+from drone_agent.store import state as state_mod
+from drone_agent.store.testing import CutProxy, JsonlAudit, accept_all, make_flight, summary_for
+from drone_agent.store.testing import FakeReport
+
+pytestmark = pytest.mark.slow
+MIB = 1024 * 1024
+FAST = Retry(attempts=2, base_delay_s=0.01)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    with EmbeddedStore(tmp_path_factory.mktemp("store")) as running:
+        yield running
+
+
+def _cfg(store: EmbeddedStore, prefix: str, **kw: Any) -> StoreConfig:
+    values: dict[str, Any] = dict(
+        bucket=store.bucket, name="embedded", endpoint=store.endpoint_url, region=store.region,
+        aws_profile=store.profile_name, credentials_file=store.credentials_file, prefix=prefix,
+        multipart_threshold_mib=5, part_size_mib=5, part_concurrency=2)
+    values.update(kw)
+    return StoreConfig(**values)
+
+
+def _uploader(cfg: StoreConfig, tmp_path: Path, client: Any = None, **kw: Any) -> Uploader:
+    kw.setdefault("verify", accept_all)
+    return Uploader(cfg, client or make_client(cfg), StateDir(tmp_path / "state"),
+                    audit_for=JsonlAudit(), summarize=summary_for, retry=FAST, **kw)
+
+
+def _files(seed: int) -> dict[str, bytes]:
+    rnd = hashlib.sha256(str(seed).encode()).digest()
+    return {
+        "manifest.jsonl": rnd * 10,
+        "segments/000001.mp4.age": os.urandom(11 * MIB + 123),  # 3 parts of 5 MiB
+        "segments/000002.mp4.age": os.urandom(70_000),
+        "telemetry.tlog": b"",
+    }
+
+
+def _versions(store: EmbeddedStore, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    resp = store.client().list_object_versions(Bucket=store.bucket, Prefix=prefix)
+    for v in resp.get("Versions", []):
+        out.setdefault(v["Key"], []).append(v)
+    return out
+
+
+def _object(store: EmbeddedStore, key: str) -> bytes:
+    return store.client().get_object(Bucket=store.bucket, Key=key)["Body"].read()
+
+
+def test_credentials_are_private_and_anonymous_access_is_denied(store: EmbeddedStore) -> None:
+    for path in (store.credentials_file, store.identities_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    anon = boto3.client("s3", endpoint_url=store.endpoint_url, region_name="eu-west-2",
+                        config=Config(signature_version=UNSIGNED))
+    with pytest.raises(ClientError) as exc:
+        anon.put_object(Bucket=store.bucket, Key="anon", Body=b"x")
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_upload_verifies_and_rerun_uploads_nothing(store: EmbeddedStore, tmp_path: Path) -> None:
+    files = _files(1)
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000001", files)
+    cfg = _cfg(store, "t1")
+    result = _uploader(cfg, tmp_path).upload_flight(flight)
+    assert result.status == "uploaded" and not result.deleted_local
+    assert result.files_total == result.files_sent == 5
+    prefix = "t1/op-kestrel/20261124T101500Z-00000001/"
+    versions = _versions(store, prefix)
+    assert sorted(versions) == sorted(prefix + r for r in [*files, "audit.jsonl"])
+    assert all(len(v) == 1 for v in versions.values())
+    c = store.client()
+    for rel, data in files.items():
+        assert _object(store, prefix + rel) == data
+        head = c.head_object(Bucket=store.bucket, Key=prefix + rel, ChecksumMode="ENABLED")
+        assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+        tags = {t["Key"]: t["Value"] for t in c.get_object_tagging(
+            Bucket=store.bucket, Key=prefix + rel)["TagSet"]}
+        assert tags == {"capture_utc": "2026-11-24T10:15:00Z", "operation": "Op Kestrel",
+                        "incident_ref": "KP/2026/1234", "flight_id": flight.name, "evidential": "no"}
+    big = c.head_object(Bucket=store.bucket, Key=prefix + "segments/000001.mp4.age",
+                        ChecksumMode="ENABLED")
+    assert big["ChecksumSHA256"].endswith("-3")
+    small = c.head_object(Bucket=store.bucket, Key=prefix + "segments/000002.mp4.age",
+                          ChecksumMode="ENABLED")
+    assert small["ChecksumSHA256"] == base64.b64encode(
+        hashlib.sha256(files["segments/000002.mp4.age"]).digest()).decode()
+    events = JsonlAudit.events(flight)
+    assert [e["event"] for e in events] == ["flight_opened", "upload"]
+    assert _object(store, prefix + "audit.jsonl") == (flight / "audit.jsonl").read_bytes()
+    assert all((flight / rel).read_bytes() == data for rel, data in files.items())
+
+    again = _uploader(cfg, tmp_path).upload_flight(flight)
+    assert (again.files_sent, again.bytes_sent, again.files_total) == (0, 0, 5)
+    assert _versions(store, prefix) == versions
+    assert [e["event"] for e in JsonlAudit.events(flight)] == ["flight_opened", "upload"]
+
+
+class _LyingClient:
+    """The store's answers, except that HEAD reports a different checksum for one key."""
+
+    def __init__(self, client: Any, key_suffix: str) -> None:
+        self._client = client
+        self._suffix = key_suffix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def head_object(self, **kw: Any) -> dict[str, Any]:
+        resp = self._client.head_object(**kw)
+        if kw["Key"].endswith(self._suffix):
+            resp = {**resp, "ChecksumSHA256": base64.b64encode(b"\0" * 32).decode()}
+        return resp
+
+
+def test_local_copy_is_kept_when_read_back_disagrees(store: EmbeddedStore, tmp_path: Path) -> None:
+    files = _files(2)
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000002", files)
+    cfg = _cfg(store, "t2", delete_local="after_verified")
+    liar = _LyingClient(make_client(cfg), "000002.mp4.age")
+    with pytest.raises(IntegrityError, match="does not match the local file"):
+        _uploader(cfg, tmp_path, client=liar).upload_flight(flight)
+    assert all((flight / rel).read_bytes() == data for rel, data in files.items())
+    assert [e["event"] for e in JsonlAudit.events(flight)] == ["flight_opened"]
+    assert StateDir(tmp_path / "state").load(flight.name).status == "uploading"  # type: ignore[union-attr]
+
+
+def test_delete_after_verified_logs_then_deletes(store: EmbeddedStore, tmp_path: Path) -> None:
+    files = _files(3)
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000003", files)
+    cfg = _cfg(store, "t3", delete_local="after_verified")
+    result = _uploader(cfg, tmp_path).upload_flight(flight)
+    assert result.deleted_local and result.status == "deleted" and not flight.exists()
+    prefix = "t3/op-kestrel/20261124T101500Z-00000003/"
+    for rel, data in files.items():
+        assert _object(store, prefix + rel) == data
+    audit = [json.loads(line) for line in _object(store, prefix + "audit.jsonl").splitlines()]
+    assert [e["event"] for e in audit] == ["flight_opened", "upload", "local_delete"]
+    assert sorted(audit[2]["files"]) == sorted([*files, "audit.jsonl"])
+    again = _uploader(cfg, tmp_path).upload_flight(flight)
+    assert again.status == "deleted" and again.files_sent == 0
+
+
+def test_flight_that_does_not_verify_is_not_uploaded(store: EmbeddedStore, tmp_path: Path) -> None:
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000004", {"a.bin": b"a"})
+    cfg = _cfg(store, "t4", delete_local="after_verified")
+    up = _uploader(cfg, tmp_path, verify=lambda d: FakeReport(False, ["segments/1: altered"]))
+    with pytest.raises(IntegrityError, match="does not verify locally: segments/1: altered"):
+        up.upload_flight(flight)
+    assert _versions(store, "t4/") == {} and (flight / "a.bin").exists()
+
+
+def test_interrupted_multipart_upload_resumes(store: EmbeddedStore, tmp_path: Path) -> None:
+    data = os.urandom(16 * MIB + 7)  # 4 parts
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000005", {"seg.bin": data})
+    with CutProxy(store.s3_port) as proxy:
+        cfg = _cfg(store, "t5", endpoint=proxy.endpoint_url, part_concurrency=1,
+                   delete_local="after_verified")
+        proxy.cut_after(int(11.5 * MIB))
+        with pytest.raises(EnvironmentFault, match="unreachable") as exc:
+            _uploader(cfg, tmp_path).upload_flight(flight)
+        assert "re-run 'drone-agent upload'" in exc.value.one_line()
+        assert (flight / "seg.bin").read_bytes() == data
+        saved = StateDir(tmp_path / "state").load(flight.name).files["seg.bin"]  # type: ignore[union-attr]
+        assert saved["upload_id"] and 1 <= len(saved["parts"]) <= 3
+        proxy.heal()
+        progress = _Recorder()
+        result = _uploader(cfg, tmp_path, progress=progress).upload_flight(flight)
+    assert result.deleted_local and not flight.exists()
+    assert _object(store, "t5/op-kestrel/20261124T101500Z-00000005/seg.bin") == data
+    assert any(o.startswith("resumed (") for o in progress.outcomes)
+    assert result.bytes_sent <= len(data) - 5 * MIB
+    uploads = store.client().list_multipart_uploads(Bucket=store.bucket, Prefix="t5/")
+    assert not uploads.get("Uploads")
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+    def file_finished(self, relpath: str, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+# -- the CLI with real evidence flights -------------------------------------------------------
+@pytest.fixture()
+def real_flight(tmp_path: Path) -> tuple[Path, Path]:
+    key = DeviceKey.generate()
+    key.save(tmp_path / "device-key.pem")
+    vault = FlightVault.create(tmp_path / "out", device_key=key,
+                               recipient=EvidenceIdentity.generate().recipient,
+                               operation={"name": "Op Kestrel", "incident_ref": "KP/26/9",
+                                          "config_sha256": "0" * 64})
+    for i in range(3):
+        vault.seal_segment(os.urandom(50_000 + i), {"trigger_id": "t1", "frame_count": 25})
+    vault.seal_still(os.urandom(3000), {"trigger_id": "t1"})
+    vault.close()
+    return vault.flight_dir, tmp_path / "device-key.pem"
+
+
+def _stores_file(tmp_path: Path, store: EmbeddedStore, **extra: str) -> Path:
+    text = store.stores_file.read_text()
+    text += "".join(f'{k} = "{v}"\n' for k, v in extra.items())
+    path = tmp_path / "stores.toml"
+    path.write_text(text)
+    return path
+
+
+def _upload_cli(tmp_path: Path, stores: Path, flight: Path, key: Path, *more: str) -> list[str]:
+    return ["upload", "--stores-file", str(stores), "--store", "embedded", "--state-dir",
+            str(tmp_path / "state"), "--device-key", str(key), *more, str(flight)]
+
+
+def test_cli_upload_real_flight_delete_and_verify_from_store(
+    store: EmbeddedStore, tmp_path: Path, real_flight: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    flight, key = real_flight
+    stores = _stores_file(tmp_path, store, prefix="cli", delete_local="after_verified")
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 0
+    assert "local copy deleted" in capsys.readouterr().out and not flight.exists()
+    # everything needed to verify the flight is in the store: fetch it and verify it there
+    fetched = tmp_path / "fetched" / flight.name
+    c = store.client()
+    prefix = f"cli/op-kestrel/{flight.name}/"
+    for obj in c.list_objects_v2(Bucket=store.bucket, Prefix=prefix)["Contents"]:
+        target = fetched / obj["Key"][len(prefix):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_object(store, obj["Key"]))
+    report = verify_flight(fetched)
+    assert report.intact and report.segments_verified == 3, report.problems
+    events = [json.loads(x)["event"] for x in (fetched / "audit.jsonl").read_text().splitlines()]
+    assert events[-2:] == ["upload", "local_delete"]
+    assert main(["upload", "--list", "--state-dir", str(tmp_path / "state")]) == 0
+    assert "deleted" in capsys.readouterr().out
+
+
+def test_cli_init_and_mark_evidential(
+    store: EmbeddedStore, tmp_path: Path, real_flight: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    flight, key = real_flight
+    stores = _stores_file(tmp_path, store, prefix="mark")
+    assert main(["store", "init", "--stores-file", str(stores), "--store", "embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "legal hold          ok" in out and "lifecycle expiry    ok" in out
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 0
+    assert main(["mark", "evidential", flight.name, "000002", "--by", "DC Smith 1234",
+                 "--reason", "shows the assault", "--stores-file", str(stores), "--store",
+                 "embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "3 objects tagged evidential=yes; legal hold placed" in out
+    c = store.client()
+    prefix = f"mark/op-kestrel/{flight.name}/"
+    for rel, evidential in (("segments/000002.mp4.age", "yes"), ("manifest.jsonl", "yes"),
+                            ("segments/000001.mp4.age", "no")):
+        tags = {t["Key"]: t["Value"] for t in c.get_object_tagging(
+            Bucket=store.bucket, Key=prefix + rel)["TagSet"]}
+        assert tags["evidential"] == evidential
+    hold = c.get_object_legal_hold(Bucket=store.bucket, Key=prefix + "segments/000002.mp4.age")
+    assert hold["LegalHold"]["Status"] == "ON"
+    marks = c.list_objects_v2(Bucket=store.bucket, Prefix=prefix + "_marks/")["Contents"]
+    record = json.loads(_object(store, marks[0]["Key"]))
+    assert record["by"] == "DC Smith 1234" and record["reason"] == "shows the assault"
+
+
+def test_cli_wrong_credentials(store: EmbeddedStore, tmp_path: Path,
+                               real_flight: tuple[Path, Path],
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    flight, key = real_flight
+    creds = tmp_path / "bad-credentials"
+    access = store.credentials().access_key_id
+    creds.write_text(f"[bad]\naws_access_key_id = {access}\naws_secret_access_key = wrong\n")
+    stores = tmp_path / "stores.toml"
+    stores.write_text(f'[stores.embedded]\nendpoint = "{store.endpoint_url}"\nbucket = "evidence"\n'
+                      f'aws_profile = "bad"\ncredentials_file = "{creds}"\n')
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("input: ") and "rejected the credentials" in err and "\n" not in err
+    assert (flight / "manifest.jsonl").exists()
+
+
+def test_cli_missing_bucket(store: EmbeddedStore, tmp_path: Path, real_flight: tuple[Path, Path],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    flight, key = real_flight
+    stores = tmp_path / "stores.toml"
+    stores.write_text(store.stores_file.read_text().replace('"evidence"', '"no-such-bucket"'))
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bucket 'no-such-bucket' does not exist" in err and "drone-agent store init" in err
+
+
+def test_cli_store_unreachable(store: EmbeddedStore, tmp_path: Path,
+                               real_flight: tuple[Path, Path],
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    flight, key = real_flight
+    with CutProxy(store.s3_port) as proxy:
+        proxy.cut_after(0)  # a port that accepts and hangs up at once: the network is gone
+        stores = tmp_path / "stores.toml"
+        text = store.stores_file.read_text().replace(store.endpoint_url, proxy.endpoint_url)
+        stores.write_text(text + "retries = 2\n")
+        assert main(_upload_cli(tmp_path, stores, flight, key)) == 5
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("environment: ") and "unreachable" in err and "re-run" in err
+    assert (flight / "manifest.jsonl").exists()
+
+
+def test_cli_disk_full_then_resume(store: EmbeddedStore, tmp_path: Path,
+                                   real_flight: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    flight, key = real_flight
+    stores = _stores_file(tmp_path, store, prefix="full", delete_local="after_verified")
+    real_write = state_mod._atomic_write
+    writes = {"n": 0}
+
+    def fill_up(path: Path, data: bytes) -> None:
+        writes["n"] += 1
+        if writes["n"] > 4:
+            raise OSError(28, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(state_mod, "_atomic_write", fill_up)
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 5
+    err = capsys.readouterr().err.strip()
+    assert "disk full" in err and "free some space" in err
+    assert flight.exists() and verify_flight(flight).intact
+    monkeypatch.setattr(state_mod, "_atomic_write", real_write)  # space freed
+    assert main(_upload_cli(tmp_path, stores, flight, key)) == 0
+    assert not flight.exists()
+    versions = _versions(store, "full/")
+    assert all(len(v) == 1 for k, v in versions.items() if not k.endswith("audit.jsonl"))

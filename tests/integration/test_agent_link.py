@@ -18,7 +18,7 @@ from drone_agent.agent.codec import Codec
 from drone_agent.agent.command import ModeChange
 from drone_agent.agent.fence_sync import FenceDownload, FenceUpload, FenceWireItem, compare_fence
 from drone_agent.agent.heartbeat import LinkMonitor
-from drone_agent.agent.link import Link
+from drone_agent.agent.link import HostedComponent, Link
 from drone_agent.agent.testing import FakeAutopilot
 from drone_agent.agent.transport import open_transport, parse_connection
 from drone_agent.errors import VehicleError
@@ -36,6 +36,7 @@ class PeerThread:
         self.vehicle = FakeAutopilot(heartbeat_interval_s=0.5)
         self.codec = Codec(1, 1)
         self.kind = kind
+        self.outbox: list = []  # messages the "vehicle" side sends once (e.g. routed commands)
         self._stop = threading.Event()
         if kind == "tcp":
             self.server = socket.create_server(("127.0.0.1", 0))
@@ -74,6 +75,8 @@ class PeerThread:
                 for msg in self.codec.feed(data, time.time()):
                     out += self.vehicle.receive(msg, now)
             out += self.vehicle.poll(now)
+            while self.outbox and not self.vehicle.silent:
+                out.append(self.outbox.pop(0))
             if now >= next_position and not self.vehicle.silent:
                 next_position = now + 0.1
                 out.append(mavlink.MAVLink_global_position_int_message(
@@ -163,3 +166,29 @@ def test_nothing_listening_is_a_vehicle_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(VehicleError, match=f"cannot connect to tcp:127.0.0.1:{port}"):
         open_transport(parse_connection(f"tcp:127.0.0.1:{port}"))
+
+
+def test_hosted_component_speaks_with_its_own_id(peer: PeerThread) -> None:
+    """A camera-like component (100) shares the agent's link: it answers a command addressed
+    to it, its packets carry component id 100, and the agent's own still carry 191."""
+
+    def on_message(msg: mavlink.MAVLink_message, now_s: float) -> list:
+        if msg.get_type() == "COMMAND_LONG" and msg.target_component == 100:
+            return [mavlink.MAVLink_command_ack_message(
+                msg.command, 0, 0, 0, msg.get_srcSystem(), msg.get_srcComponent())]
+        return []
+
+    link = open_link(peer)
+    try:
+        link.wait_for_autopilot(5.0)
+        link.add(HostedComponent(link, 100, on_message, lambda now_s: []))
+        peer.outbox.append(mavlink.MAVLink_command_long_message(254, 100, 2500, 0, 0, 0, 0, 0, 0, 0, 0))
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            link.step()
+    finally:
+        link.close()
+    acks = [m for m in peer.vehicle.received if m.get_type() == "COMMAND_ACK"]
+    beats = [m for m in peer.vehicle.received if m.get_type() == "HEARTBEAT"]
+    assert acks and acks[0].get_srcComponent() == 100 and acks[0].command == 2500
+    assert beats and all(b.get_srcComponent() == 191 for b in beats)

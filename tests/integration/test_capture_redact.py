@@ -147,6 +147,11 @@ def test_redact_input_errors(flight, capsys: pytest.CaptureFixture[str]) -> None
     (d / "camera.toml").write_text("[camera]\nwidth_px = 320\n")
     assert main(_args(d, 2.0)) == 2
     assert "height_px are required" in capsys.readouterr().err
+    (d / "camera.toml").write_text(
+        "[camera]\nwidth_px = 320\nheight_px = 240\nhfov_deg = 70.0\nmask_outside_area = true\n"
+    )
+    assert main(_args(d, 2.0)) == 2
+    assert "no operation_area" in capsys.readouterr().err
     (d / "zones.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     (d / "camera.toml").write_text("[camera]\nwidth_px = 320\nheight_px = 240\nhfov_deg = 70.0\n")
     assert main(_args(d, 2.0)) == 2

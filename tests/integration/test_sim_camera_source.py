@@ -52,7 +52,8 @@ def test_frames_are_stamped_with_vehicle_time_and_follow_vehicle_and_gimbal():
             assert altitude_reached
             frames = list(source.frames(max_frames=5))
             gaps = np.diff([t for t, _ in frames])
-            assert all(80 <= g <= 120 for g in gaps), gaps  # 10 fps of vehicle time
+            # 10 fps of vehicle time; a consumer that falls behind loses whole frames, never timing
+            assert all(g >= 80 and min(g % 100, 100 - g % 100) <= 20 for g in gaps), gaps
             assert count_reserved(frames[-1][1]) == 0  # nadir from 20 m: the zone is out of view
             command(pilot, 205, -45.0, 0, 0, 0, 0, 0, 2)  # look 45 deg down towards the north
             seen = 0

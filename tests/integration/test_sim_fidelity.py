@@ -116,6 +116,8 @@ class Gcs:
         self.now_ms = 0
         self.log: list[tuple[int, object]] = []
         self.texts: list[str] = []
+        self.last_gpi = None
+        self.gpi_at_ack = None
 
     def close(self) -> None:
         self.m.close()
@@ -128,6 +130,8 @@ class Gcs:
             self.now_ms = max(self.now_ms, msg.time_boot_ms)
         if msg.get_type() == "STATUSTEXT":
             self.texts.append(msg.text)
+        if msg.get_type() == "GLOBAL_POSITION_INT":
+            self.last_gpi = msg
         self.log.append((self.now_ms, msg))
         return msg
 
@@ -152,6 +156,7 @@ class Gcs:
         params = list(p) + [0.0] * (7 - len(p))
         self.m.mav.command_long_send(1, 1, cmd, 0, *params)
         ack = self.wait(lambda m: m.get_type() == "COMMAND_ACK" and m.command == cmd, 20)
+        self.gpi_at_ack = self.last_gpi
         return ack.result
 
     def set_param(self, name: str, value: float) -> None:
@@ -256,14 +261,17 @@ def test_boot_arm_takeoff_land(traces, sitl_fixtures):
 def test_guided_north_brake_rtl_and_message_rates(traces):
     real = traces["guided_fly_north_10ms"]
     t_brake = real.mode_cmd_time(BRAKE)
+    t_brake_ack = next(t for t, m in real.vehicle("COMMAND_ACK") if t >= t_brake)
     vel_sends = [t for t, _ in real.sent("SET_POSITION_TARGET_LOCAL_NED")]
     real_peak = max(math.hypot(m.vx, m.vy) / 100 for t, m in real.vehicle("GLOBAL_POSITION_INT")
                     if vel_sends[0] <= t <= t_brake)
-    n_at_brake = [north_m(m.lat) for t, m in real.vehicle("GLOBAL_POSITION_INT") if t <= t_brake][-1]
+    # state when the autopilot acknowledged BRAKE: the last position report before the ACK
+    n_at_brake = [north_m(m.lat) for t, m in real.vehicle("GLOBAL_POSITION_INT")
+                  if t <= t_brake_ack][-1]
     t_stop, stop_msg = real.first_after("GLOBAL_POSITION_INT", t_brake,
                                         lambda m: math.hypot(m.vx, m.vy) < 20)
     real_brake_m = north_m(stop_msg.lat) - n_at_brake
-    real_brake_s = t_stop - t_brake
+    real_brake_s = t_stop - t_brake_ack
     t_rtl = real.mode_cmd_time(RTL)
     real_rtl_s = real.disarm_after(t_rtl) - t_rtl
     real_rate = real_rates(real, vel_sends[0], t_brake)
@@ -283,15 +291,13 @@ def test_guided_north_brake_rtl_and_message_rates(traces):
                     peak[0] = max(peak[0], math.hypot(m.vx, m.vy) / 100)
                 return g.now_s >= start + 12.0
 
-            last = g.fly_velocity_until((10.0, 0.0, 0.0), track, 20)
+            g.fly_velocity_until((10.0, 0.0, 0.0), track, 20)
             window = [(t, m) for t, m in g.log[log_from:] if m.get_srcSystem() == 1]
             span = (window[-1][0] - window[0][0]) / 1000.0
             counts = Counter(m.get_msgId() for _, m in window)
-            n0 = north_m(last.lat) if is_gpi(last) else None
             assert g.command(176, 1, BRAKE) == 0
             t0 = g.now_s
-            if n0 is None:
-                n0 = north_m(g.wait(is_gpi, 1).lat)
+            n0 = north_m(g.gpi_at_ack.lat)  # measured like the real trace: last report before ACK
             stop = g.wait(lambda m: is_gpi(m) and math.hypot(m.vx, m.vy) < 20, 20)
             sim_brake_s, sim_brake_m = g.now_s - t0, north_m(stop.lat) - n0
             g.wait(lambda m: g.now_s >= t0 + 5.1, 15)  # RTL 5.1 s after BRAKE, as the fixture
@@ -324,6 +330,8 @@ def test_fence_upload_readback_breach_and_rtl(traces, sitl_fixtures):
     real_excursion = max(north_m(m.lat) for _, m in real.vehicle("GLOBAL_POSITION_INT")) - 150.0
     real_breach_type = next(m.breach_type for _, m in real.vehicle("FENCE_STATUS") if m.breach_status)
     real_rtl_s = real.disarm_after(t_rtl) - t_rtl
+    t_fly = real.sent("SET_POSITION_TARGET_LOCAL_NED")[0][0]
+    real_fence_rate = real_rates(real, t_fly, t_rtl - 1.0)[162]
 
     def upload(g: Gcs, rows) -> tuple[int, list[str]]:
         texts_before = len(g.texts)
@@ -376,8 +384,12 @@ def test_fence_upload_readback_breach_and_rtl(traces, sitl_fixtures):
                 return m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and \
                     m.custom_mode == RTL
 
+            log_from = len(g.log)
             g.fly_velocity_until((10.0, 0.0, 0.0), track, 60)
             t_mode = g.now_s
+            flight = [(t, m) for t, m in g.log[log_from:] if t <= (t_mode - 1.0) * 1000]
+            sim_fence_rate = sum(1 for _, m in flight if m.get_type() == "FENCE_STATUS") / (
+                (flight[-1][0] - flight[0][0]) / 1000.0)
             status = g.wait(lambda m: m.get_type() == "FENCE_STATUS" and m.breach_status, 5)
             g.wait(disarmed, 200, on_msg=track)
             sim_rtl_s = g.now_s - t_mode
@@ -386,6 +398,8 @@ def test_fence_upload_readback_breach_and_rtl(traces, sitl_fixtures):
             g.close()
     record("fence 10 m/s, AVOID 0: excursion beyond", real_excursion, peak[0] - 150.0, "m")
     record("fence breach RTL -> disarmed", real_rtl_s, sim_rtl_s, "s")
+    record("rate FENCE_STATUS (fence enabled)", real_fence_rate, sim_fence_rate, "Hz")
+    assert close(real_fence_rate, sim_fence_rate, 0.10)
     assert status.breach_type == real_breach_type == 3
     assert close(real_excursion, peak[0] - 150.0)
     assert close(real_rtl_s, sim_rtl_s)

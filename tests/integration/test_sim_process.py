@@ -109,3 +109,38 @@ def test_udp_link_gets_telemetry_and_answers():
 def test_bad_parameter_is_reported_as_environment_fault():
     with pytest.raises(EnvironmentFault, match="NO_SUCH_PARAM"):
         SimulatorProcess(params={"NO_SUCH_PARAM": 1}).start()
+
+
+def test_cli_runs_in_foreground_with_mjpeg_camera(tmp_path):
+    import json
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import cv2
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(json.dumps({"type": "Polygon", "coordinates": [[
+        [0.5220, 51.2700], [0.5234, 51.2700], [0.5234, 51.2710], [0.5220, 51.2710],
+        [0.5220, 51.2700]]]}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drone_agent", "sim", "--home", "51.2705,0.5227,30", "--port", "0",
+         "--gcs-port", "0", "--fast-boot", "--camera", "160x120@5", "--camera-port", "0",
+         "--privacy-zones", str(zones), "--ground-truth", "--param", "SIM_WIND_SPD=3"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        agent = re.search(r"agent tcp:(\S+)", line).group(1)
+        url = re.search(r"camera (http://\S+)", line).group(1)
+        m = connect(f"tcp:{agent}")
+        cap = cv2.VideoCapture(url)
+        ok, img = cap.read()
+        cap.release()
+        assert ok and img.shape == (120, 160, 3)
+        # on the ground at home, inside the zone: the view is all ground-truth magenta
+        assert (img[60, 80].astype(int) - (255, 0, 255)).__abs__().max() < 40  # JPEG tolerance
+        m.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0

@@ -3,6 +3,7 @@ a BRAKE command at once, each audited with its cause; a refused BRAKE falls back
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def test_warn_then_stop_sent_immediately_and_audited(rig) -> None:  # noqa: ANN0
     events = [e for e, _ in audit]
     assert events == ["guard_warn", "guard_stop"]
     stop = audit[1][1]
+    json.dumps(audit, allow_nan=False)  # what the evidence audit log will store: plain JSON
     assert stop["mode"] == "BRAKE" and stop["state"]["vel_north_mps"] == 10.0
     assert stop["check"]["must_stop"] in (True, False) and stop["check"]["time_to_breach_s"] > 0
     assert [r.action for r in runner.reactions] == ["warn", "stop"]

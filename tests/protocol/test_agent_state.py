@@ -32,7 +32,11 @@ def test_snapshots_follow_the_recorded_flight(sitl_fixtures) -> None:  # noqa: A
     assert flying and all(s.ekf_ok and s.gps_ok for s in flying)
     home = states[-1].home
     assert home is not None and home.lat_deg == pytest.approx(51.2705, abs=1e-4)
-    assert any(s.alt_agl_m is not None for s in states)  # TERRAIN_REPORT
+    # SITL had no terrain data: TERRAIN_REPORT spacing 0 and current_height = height above 0 m
+    # AMSL (60 m at 30 m above a 30 m AMSL home). Such reports must not be used as height.
+    assert states[-1].terrain_reports > 50
+    assert all(s.alt_agl_m is None for s in states)
+    assert flying[0].height_agl_m == flying[0].alt_rel_home_m and flying[0].height_source == "home"
     assert max(s.position_seq for s in states) > 1000  # 10 Hz for > 100 s
 
 
@@ -59,3 +63,23 @@ def test_fence_breach_reported(sitl_fixtures) -> None:  # noqa: ANN001
     breached = [s for s in states if s.fence_breached]
     assert breached and breached[0].fence_breach_type == 3  # BOUNDARY
     assert max(s.lat_deg for s in states if s.lat_deg) > 51.2705 + 150 / 111_250
+
+
+def test_valid_terrain_report_is_carried_forward_at_position_rate() -> None:
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+    from drone_agent.agent.codec import Codec
+
+    def wire(msg):  # noqa: ANN001, ANN202
+        return Codec(254, 191).feed(Codec(1, 1).encode(msg, 0.0), 0.0)[0]
+
+    tracker = StateTracker(1, 1)
+    position = mavlink.MAVLink_global_position_int_message(0, 512705000, 5227000, 60000, 30000, 0, 0, 0, 0)
+    tracker.receive(wire(position), 0.0)
+    tracker.receive(wire(mavlink.MAVLink_terrain_report_message(512705000, 5227000, 100, 25.0, 35.0, 0, 1)), 0.1)
+    assert tracker.state.height_agl_m == 35.0 and tracker.state.height_source == "terrain"
+    position.relative_alt = 33000  # climbed 3 m since the 1 Hz terrain report
+    tracker.receive(wire(position), 0.2)
+    assert tracker.state.height_agl_m == pytest.approx(38.0)
+    tracker.receive(wire(mavlink.MAVLink_terrain_report_message(512705000, 5227000, 0, 0.0, 63.0, 336, 0)), 0.3)
+    assert tracker.state.height_agl_m == 33.0 and tracker.state.height_source == "home"

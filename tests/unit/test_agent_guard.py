@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -177,3 +176,13 @@ def test_guard_table_parsing() -> None:
         guard_config_from_table({"breach_action": "HOVER"})
     with pytest.raises(InputError, match="warn_margin_s"):
         guard_config_from_table({"warn_margin_s": -1})
+
+
+def test_check_record_is_plain_json(fence) -> None:  # noqa: ANN001
+    import json
+
+    from drone_agent.agent.guard import check_record
+
+    record = check_record(fence.check(KinematicState(0.0, 140.0, 30.0, 0.0, 10.0, 0.0)))
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+    assert isinstance(record["must_stop"], bool) and isinstance(record["violations"], list)

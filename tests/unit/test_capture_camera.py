@@ -18,12 +18,12 @@ FRAME = FlatEarthFrame(51.2705, 0.5227)
 def test_hfov_gives_pinhole_focal_length() -> None:
     cam = CameraModel.from_hfov(640, 480, 90.0)
     assert cam.matrix[0, 0] == pytest.approx(320.0)
-    assert cam.matrix[0, 2] == 320.0 and cam.matrix[1, 2] == 240.0
+    assert cam.matrix[0, 2] == 319.5 and cam.matrix[1, 2] == 239.5  # pixel centres are integers
     assert cam.view_limits == pytest.approx((1.0, 0.75), rel=1e-6)
     assert cam.hfov_deg == pytest.approx(90.0)
     assert cam.pixel_gain == pytest.approx(320.0)
-    # a point 45° to the right lands on the right edge
-    assert cam.project(np.array([[1.0, 0.0, 1.0]]))[0] == pytest.approx([640.0, 240.0])
+    # a point 45° to the right lands on the right edge of the last pixel
+    assert cam.project(np.array([[1.0, 0.0, 1.0]]))[0] == pytest.approx([639.5, 239.5])
 
 
 def test_calibration_with_distortion_matches_opencv_and_rejects_folding() -> None:

@@ -50,6 +50,7 @@ def test_calibrated_fixed_camera() -> None:
         ({"width_px": 640, "height_px": 480, "hfov_deg": 60, "mount": "helmet"}, "one of gimbal, fixed"),
         ({"width_px": 640, "height_px": 480, "hfov_deg": 60, "component_id": 1}, "component_id"),
         ({"width_px": 640, "height_px": 480, "hfov_deg": 60, "crf": True}, "whole number"),
+        ({"width_px": 640, "height_px": 480, "hfov_deg": 60, "mask_outside_area": 1}, "true or false"),
         ({"width_px": 640, "height_px": 480, "matrix": [[1, 2], [3, 4]]}, "3x3"),
         ({"width_px": 640, "height_px": 480, "hfov_deg": 60, "distortion": [0.1]}, "needs a calibration"),
         (

@@ -129,3 +129,20 @@ def test_invalid_zone_polygon_rejected() -> None:
     bow_tie = Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
     with pytest.raises(ValueError, match="bow"):
         PrivacyMasker(CAM, [PrivacyZone("bow", bow_tie)])
+
+
+def test_mask_outside_operation_area() -> None:
+    from drone_agent.capture.privacy import OUTSIDE_AREA
+
+    area = box(-20, -15, 20, 15)
+    frame = _grey()
+    masker = PrivacyMasker(CAM, [], EXACT, keep_inside=area)
+    result = masker.apply(frame, _estimate(TruthPose(0, 0, 30)))
+    assert result.zones == (OUTSIDE_AREA,) and 0.1 < result.fraction < 0.9
+    assert frame[120, 160].tolist() == [128, 128, 128]  # the area's centre is kept
+    assert not frame[0, 0].any() and not frame[239, 319].any()  # ground outside is black
+    looking_up = _grey()
+    masker.apply(looking_up, _estimate(TruthPose(0, 0, 30, gimbal_pitch_deg=10)))
+    assert not looking_up.any()  # sky: nothing of the area is seen
+    with pytest.raises(ValueError):
+        PrivacyMasker(CAM, [], keep_inside=Polygon())

@@ -132,3 +132,40 @@ def test_zones_prison_and_frz_write_loadable_geojson(capsys, tmp_path: Path) -> 
     assert code == 0 and json.loads(out)["features"][0]["properties"]["radius_m"] == 400.0
     code, _, err = run(capsys, "zones", "frz", "--name", "Aero", "--runway", "51.3478,0.5012", "-o", "-")
     assert code == 2 and "is not LAT,LON:LAT,LON" in err
+
+
+def test_check_with_elevation_file_derives_fence_alt_max(capsys, tmp_path: Path) -> None:
+    profile = copy_kent(tmp_path)
+    # 0.001 deg cells over the example area: 30 m at home, falling to 18 m in the south-west corner
+    rows = []
+    for r in range(10):  # north to south
+        lat = 51.2755 - 0.001 * r
+        rows.append(" ".join(f"{30.0 - max(0.0, (51.2705 - lat) * 1000 * 2) - max(0.0, (0.5227 - lon) * 1000):.1f}"
+                             for lon in [0.5155 + 0.001 * c for c in range(16)]))
+    (tmp_path / "dem.asc").write_text("ncols 16\nnrows 10\nxllcenter 0.5155\nyllcenter 51.2665\ncellsize 0.001\n"
+                                      + "\n".join(rows) + "\n")
+    profile.write_text(profile.read_text().replace("declared_flat = true", 'elevation_file = "dem.asc"'))
+    code, out, _ = run(capsys, "check", "--config", str(profile))
+    assert code == 0 and "Terrain: local elevation file" in out
+    # ceiling 120 m less the ~11 m by which the lowest ground (near the south-west corner) is below home
+    assert "lowest ground under the area is 11.0 m below home" in out and "FENCE_ALT_MAX=108.9 " in out
+    assert out.rstrip().splitlines()[-1] == "VERDICT: flight permitted"
+
+
+def test_permission_window_at_check_time(capsys, tmp_path: Path) -> None:
+    zones = json.loads((CONFIGS / "kent-example-zones.geojson").read_text())
+    zones["features"][1]["properties"]["permission"] = {
+        "granted_by": "EXAMPLE site operator", "reference": "PERM-9",
+        "valid_from": "2026-11-24T09:00:00Z", "valid_until": "2026-11-24T11:00:00Z"}
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps(zones))
+    code, out, _ = run(capsys, "check", "--zones", str(path), "--home", HOME, "--at", "2026-11-24T10:00:00Z")
+    assert code == 0 and "enterable until 2026-11-24T11:00:00+00:00 (permission PERM-9" in out
+    assert "exclusion_polygon  EXAMPLE substation" not in out  # enterable: not uploaded
+    code, out, _ = run(capsys, "check", "--zones", str(path), "--home", HOME, "--at", "2026-11-24T12:00:00Z")
+    assert code == 0 and "permission PERM-9 for 'EXAMPLE substation (no-fly)' is not valid now" in out
+    assert "exclusion_polygon  EXAMPLE substation" in out
+    # home inside the zone: permitted only inside the window
+    inside = "51.26951,0.52540"
+    assert run(capsys, "check", "--zones", str(path), "--home", inside, "--at", "2026-11-24T10:00:00Z")[0] == 0
+    assert run(capsys, "check", "--zones", str(path), "--home", inside, "--at", "2026-11-24T12:00:00Z")[0] == 3

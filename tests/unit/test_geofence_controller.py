@@ -65,9 +65,13 @@ def test_exclusion_only_grows_inclusion_only_shrinks(radii, tolerance, cx, cy, p
 
 
 def test_simplification_reduces_vertices() -> None:
-    legal = star(0, 0, [100 + 10 * math.sin(k) for k in range(200)])
-    points, local = simplify_conservatively(legal, 16.0, True, FRAME)
-    assert len(points) < 70 and local.covers(legal) and local.area < legal.area * 1.6
+    legal = star(0, 0, [100 + 10 * math.sin(k / 5) for k in range(200)])
+    points, local = simplify_conservatively(legal, 4.0, True, FRAME)
+    assert len(points) < 30 and local.covers(legal) and local.area < legal.area * 1.2
+    square = Polygon([(0, 0), (50, 0), (50, 50), (0, 50)])
+    for grow in (True, False):
+        points, local = simplify_conservatively(square, 0.05, grow, FRAME)
+        assert len(points) == 4 and abs(local.area - 2500.0) < 12.0
 
 
 @settings(max_examples=25, deadline=None)
@@ -149,8 +153,12 @@ def test_separate_area_parts_and_pilot_away_from_home() -> None:
 
 def test_area_hole_becomes_exclusion_and_circle_area_stays_circle() -> None:
     holed = Polygon([(-300, -300), (300, -300), (300, 200), (-300, 200)], [[(50, 50), (90, 50), (90, 90), (50, 90)]])
-    plan = compile_(zone_from_local("operation_area", "Holed", holed)).controller_plan()
+    fence = compile_(zone_from_local("operation_area", "Holed", holed))
+    plan = fence.controller_plan()
     assert [i.kind for i in plan.items] == ["inclusion_polygon", "exclusion_polygon"]
+    inclusion, exclusion = (item_geometry_local(i, fence.frame) for i in plan.items)
+    assert Polygon(holed.exterior).covers(inclusion) and inclusion.area > 0.99 * Polygon(holed.exterior).area
+    assert exclusion.covers(Polygon(holed.interiors[0])) and exclusion.area < 1700.0
     lat, lon = FRAME.to_geo(10, 10)
     disc = Zone(name="Disc", kind="operation_area", geometry=Point(lon, lat), radius_m=250.0)
     (item,) = compile_(disc).controller_plan().items
@@ -177,3 +185,11 @@ def test_wire_points_are_rounded() -> None:
         for lat, lon in item.points_deg:
             assert lat * 1e7 == pytest.approx(round(lat * 1e7), abs=1e-6)
             assert lon * 1e7 == pytest.approx(round(lon * 1e7), abs=1e-6)
+
+
+def test_sliver_of_area_too_thin_to_upload_is_reported() -> None:
+    main = zone_from_local("operation_area", "Main", Polygon([(-100, -100), (100, -100), (100, 100), (-100, 100)]))
+    sliver = zone_from_local("operation_area", "Sliver", Polygon([(200, 0), (260, 0), (260, 0.004), (200, 0.004)]))
+    plan = compile_(main, sliver).controller_plan()
+    assert [i.source_zone for i in plan.items] == ["Main, Sliver"] and not plan.complete
+    assert any("too thin to upload safely" in n for n in plan.notes)

@@ -119,6 +119,14 @@ def test_time_to_breach_and_stopping_model(fence) -> None:
     assert fence.check(KinematicState(0.0, 0.0, 30.0, 0.0, -0.1, 0.0)).time_to_breach_s is None
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_state_fails_closed(fence, bad) -> None:
+    c = fence.check(KinematicState(0.0, bad, 30.0))
+    assert not c.inside and c.must_stop and c.in_margin and c.time_to_breach_s == 0.0
+    assert c.violations[0].startswith("state not finite")
+    assert fence.check(KinematicState(0.0, 0.0, 30.0, 0.0, 0.0, bad)).must_stop
+
+
 def test_ceiling(fence) -> None:
     climb = fence.check(KinematicState(0.0, 0.0, 100.0, 0.0, 0.0, 3.0))
     assert climb.time_to_breach_s == pytest.approx(5.0) and climb.breach_kind == "ceiling"
@@ -217,7 +225,13 @@ speed = st.floats(-15.0, 15.0)
 @settings(max_examples=300, deadline=None)
 @given(east=coordinate, north=coordinate, alt=st.floats(0.0, 110.0), ve=speed, vn=speed, vu=st.floats(-4.0, 4.0))
 def test_time_to_breach_is_the_first_contact_with_a_margin(fence, east, north, alt, ve, vn, vu) -> None:
-    state = KinematicState(east, north, alt, ve, vn, vu)
+    assert_first_contact(fence, KinematicState(east, north, alt, ve, vn, vu))
+
+
+def assert_first_contact(fence, state: KinematicState) -> None:
+    """Never inside a margin before ``time_to_breach_s``; exactly on an effective boundary at it;
+    ``must_stop`` exactly when the stop point reaches it."""
+    ve, vn, vu = state.vel_east_mps, state.vel_north_mps, state.vel_up_mps
     c = fence.check(state)
     if c.in_margin:
         assert c.time_to_breach_s == 0.0 and c.must_stop
@@ -285,3 +299,23 @@ def test_horizontal_margin_matches_brute_force(east, north) -> None:
     expected = min(area_margin, vlos, *zone_margins)
     c = fence.check(KinematicState(east, north, 30.0))
     assert c.horizontal_margin_m == pytest.approx(expected, abs=1e-6)
+
+
+L_AREA = Zone(name="L", kind="operation_area", geometry=Polygon(
+    [(lon, lat) for lat, lon in (FRAME.to_geo(e, n) for e, n in
+                                 [(-300, -300), (300, -300), (300, 50), (50, 50), (50, 200), (-300, 200)])]))
+L_FENCE = compile_fence(operation(L_AREA, CRANE, PRISON), HOME, now_utc=NOW)
+
+
+def test_non_convex_area_uses_exact_geometry() -> None:
+    assert not L_FENCE._area_halfplanes and SCATTERED._area_halfplanes  # both code paths are exercised
+    c = L_FENCE.check(KinematicState(100.0, -50.0, 30.0, 0.0, 10.0, 0.0))  # north, under the notch
+    assert c.time_to_breach_s == pytest.approx(9.5) and c.breach_kind == "operation_area"
+    assert c.horizontal_margin_m == pytest.approx(95.0) and c.nearest_zone == "L"
+    assert L_FENCE.check(KinematicState(100.0, 100.0, 30.0)).violations == ("outside the operation area L",)
+
+
+@settings(max_examples=200, deadline=None)
+@given(east=coordinate, north=coordinate, alt=st.floats(0.0, 110.0), ve=speed, vn=speed, vu=st.floats(-4.0, 4.0))
+def test_time_to_breach_property_on_non_convex_area(east, north, alt, ve, vn, vu) -> None:
+    assert_first_contact(L_FENCE, KinematicState(east, north, alt, ve, vn, vu))

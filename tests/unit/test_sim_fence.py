@@ -218,3 +218,25 @@ def test_arming_refused_outside_inclusion_fence():
     assert [m.result for _, m in out if m.get_type() == "COMMAND_ACK"] == [4]
     assert "Arm: Vehicle breaching Polygon fence" in [m.text for _, m in out
                                                       if m.get_type() == "STATUSTEXT"]
+
+
+def test_avoid_enable_stops_short_of_the_fence_without_breaching():
+    v, peer = vehicle_with_fence(AVOID_ENABLE=3)
+    cmd(v, peer, 176, 1, md.GUIDED)
+    cmd(v, peer, 400, 1)
+    cmd(v, peer, 22, 0, 0, 0, 0, 0, 0, 30)
+    v.advance(v.now_s + 25)
+    for _ in range(200):  # 40 s of 10 m/s north, resent at 5 Hz
+        v.handle(peer(mavlink.MAVLink_set_position_target_local_ned_message(
+            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1, v.now_s)
+        v.advance(v.now_s + 0.2)
+    assert v.mode.mode == md.GUIDED and v.fence_state.breached == 0
+    assert 140.0 < v.body.north_m < 150.0
+    assert v.body.ground_speed_mps < 0.5
+    assert v.avoid_limited
+
+
+def test_do_fence_enable_with_unconfigured_type_fails():
+    v, peer = vehicle_with_fence(FENCE_TYPE=1)
+    assert cmd(v, peer, 207, 1, 4) == 4
+    assert cmd(v, peer, 207, 0) == 0 and not v.fence_enabled

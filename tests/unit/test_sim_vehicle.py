@@ -239,3 +239,36 @@ def test_gimbal_commands_point_the_gimbal():
               if m.get_type() == "GIMBAL_DEVICE_ATTITUDE_STATUS"] or status
     assert status and status[0].flags & 32 and status[0].flags & 16
     assert status[0].delta_yaw == pytest.approx(1.5708, abs=1e-3)
+
+
+def hover_track(seed: int, **params) -> list[tuple[float, float]]:
+    g = airborne(20.0, **params)
+    g.v._rng.seed(seed)
+    track = []
+    for _ in range(20):
+        g.run(0.5)
+        track.append(g.v.reported_ne())
+    return track
+
+
+def test_wind_and_gps_noise_are_deterministic_per_seed():
+    noisy = {"SIM_WIND_SPD": 6.0, "SIM_WIND_TURB": 2.0, "SIM_GPS1_NOISE": 1.0}
+    a, b, c = hover_track(1, **noisy), hover_track(1, **noisy), hover_track(2, **noisy)
+    assert a == b and a != c
+    spread = max(abs(n) + abs(e) for n, e in a)
+    assert 0.05 < spread < 10.0
+    quiet = hover_track(1)
+    assert max(abs(n) + abs(e) for n, e in quiet) < 0.05
+
+
+def test_do_reposition_command_int_flies_to_terrain_relative_point():
+    g = airborne(15.0)
+    lat, lon = g.v.origin.to_geo(-30.0, 25.0)
+    replies = g.send(mavlink.MAVLink_command_int_message(
+        1, 1, mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT, 192, 0, 0, -1, 0, 0, 0,
+        int(lat * 1e7), int(lon * 1e7), 20.0))
+    assert [m.result for m in replies if m.get_type() == "COMMAND_ACK"] == [0]
+    g.run(40)
+    b = g.v.body
+    assert (b.north_m, b.east_m) == pytest.approx((-30.0, 25.0), abs=0.5)
+    assert b.up_m - g.v.ground_up_m() == pytest.approx(20.0, abs=0.5)

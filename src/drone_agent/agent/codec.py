@@ -132,9 +132,14 @@ class Codec:
             signing = self._mav.signing
             signing.timestamp = max(signing.timestamp, signing_timestamp(unix_s))
 
-    def encode(self, msg: mavlink.MAVLink_message, unix_s: float) -> bytes:
-        """Pack ``msg`` as a MAVLink 2 packet from our system/component (signed when keyed)."""
+    def encode(
+        self, msg: mavlink.MAVLink_message, unix_s: float, component_id: int | None = None
+    ) -> bytes:
+        """Pack ``msg`` as a MAVLink 2 packet from our system (signed when keyed), from our
+        component or from ``component_id`` -- another component hosted on this link, such as
+        the camera (100)."""
         self._advance_clock(unix_s)
+        self._mav.srcComponent = self.component_id if component_id is None else component_id
         buf = bytes(msg.pack(self._mav))
         self._mav.seq = (self._mav.seq + 1) % 256
         return buf

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import shapely
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone_agent.agent.ardupilot import RTL_ALTITUDE, WAYPOINT_SPEED
@@ -54,14 +55,20 @@ from drone_agent.agent.streams import AGENT_STREAMS_HZ, RateCheck, StreamSetup
 from drone_agent.agent.transport import open_transport, parse_connection
 from drone_agent.errors import DroneAgentError, InputError, NotPermitted
 from drone_agent.geofence import (
+    ElevationGrid,
     GeoPoint,
     KinematicState,
     compile_fence,
     load_operation,
     operation_from_zone_files,
+    ground_profile,
+    select_terrain_source,
 )
+from drone_agent.geofence.terrain import SOURCE_ELEVATION_FILE
 
 TLOG_FILE = "telemetry.tlog"
+TERRAIN_WAIT_S = 3.0  # after the vehicle is ready, how long to wait for a first TERRAIN_REPORT
+DEG_PER_M = 1.0 / 111_320.0
 REQUIRED_STREAMS_HZ = {"GLOBAL_POSITION_INT": AGENT_STREAMS_HZ["GLOBAL_POSITION_INT"]}
 
 
@@ -130,6 +137,8 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
         connect_timeout_s=link_config.connect_timeout_s,
     )
     key = load_signing_key(link_config.signing_key_file) if link_config.signing_key_file else None
+    elevation_file = operation.terrain.elevation_file
+    grid = ElevationGrid.load(elevation_file) if elevation_file is not None else None
     endpoint = parse_connection(options.connect)
     device_key = DeviceKey.load(options.device_key, options.passphrase)
     recipient = EvidenceRecipient.load(options.recipient)
@@ -153,7 +162,7 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
         link = Link(transport, Codec(link_config.system_id, link_config.component_id, key),
                     monitor=LinkMonitor(timeout_s=link_config.link_timeout_s), clock=clock,
                     tlog=tlog)
-        _fly(link, operation, guard_config, link_config, options, audit, say, outcome, clock,
+        _fly(link, operation, grid, guard_config, link_config, options, audit, say, outcome, clock,
              stop_requested)
     except KeyboardInterrupt:
         outcome.interrupted, outcome.exit_code = True, 130
@@ -178,6 +187,14 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
     return outcome
 
 
+def _area_lonlat(operation) -> Any:  # noqa: ANN001 -- the operation area in lon/lat degrees
+    parts = []
+    for zone in operation.zones_of("operation_area"):
+        radius_m = getattr(zone, "radius_m", None)
+        parts.append(zone.geometry.buffer(radius_m * DEG_PER_M) if radius_m else zone.geometry)
+    return shapely.union_all(parts)
+
+
 def _dataclass_record(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
 
@@ -191,7 +208,7 @@ def _run_until(link: Link, done: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConfig,  # noqa: ANN001, C901
+def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardConfig, link_config: LinkConfig,  # noqa: ANN001, C901
          options: FlyOptions, audit, say, outcome: FlightOutcome, clock,  # noqa: ANN001
          stop_requested: Callable[[], bool]) -> None:
     autopilot = link.wait_for_autopilot(link_config.connect_timeout_s)
@@ -211,6 +228,7 @@ def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConf
 
     if not _run_until(link, ready, options.ready_timeout_s):
         say(f"vehicle not ready after {options.ready_timeout_s:g} s; the gate will say why")
+    _run_until(link, lambda: link.state.terrain_reports > 0, TERRAIN_WAIT_S)
     state = link.state
     home = (GeoPoint(state.home.lat_deg, state.home.lon_deg, state.home.alt_amsl_m)
             if state.home is not None else operation.home)
@@ -218,7 +236,14 @@ def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConf
         raise NotPermitted("no home position from the vehicle and none in the profile",
                            "wait for a GPS fix (home is set then) or give [operation] home")
     fence = compile_fence(operation, home=home, now_utc=datetime.now(UTC), strict=False)
-    plan = fence.controller_plan()
+    terrain = select_terrain_source(operation.terrain,
+                                    flight_controller_terrain=state.alt_agl_m is not None,
+                                    elevation_file_loaded=grid is not None)
+    audit("terrain", source=terrain.source, acceptable=terrain.acceptable, reason=terrain.reason)
+    say(f"height above ground from: {terrain.reason}")
+    ground_amsl_m = (grid.elevation_amsl_m
+                     if grid is not None and terrain.source == SOURCE_ELEVATION_FILE else None)
+    plan = fence.controller_plan(ground_profile(grid, operation.terrain, home, _area_lonlat(operation)))
     for note in (*fence.notes, *plan.notes):
         say(f"note: {note}")
     vehicle_params = link.run(ParamRead(peer, tuple(
@@ -228,7 +253,7 @@ def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConf
     audit("vehicle_params", rtl_altitude=rtl, waypoint_speed=speed)
     sync = sync_fence(link.run, peer, plan.items, plan.params, audit)
     outcome.sync = sync
-    kin = kinematic_state(link.state, fence.frame, KinematicState)
+    kin = kinematic_state(link.state, fence.frame, KinematicState, ground_amsl_m)
     position_check = fence.check(kin) if kin is not None else None
     gate = preflight_gate(
         fence_refusals=tuple(fence.refusals),
@@ -239,6 +264,7 @@ def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConf
         position_check=position_check,
         rtl_alt_m=None if rtl is None else rtl[1],
         ceiling_m=fence.limits.max_height_agl_m,
+        terrain_refusal=None if terrain.acceptable else terrain.reason,
     )
     outcome.gate = gate
     audit("preflight_gate", **gate.as_record(), state=link.state.as_dict(),
@@ -249,7 +275,7 @@ def _fly(link: Link, operation, guard_config: GuardConfig, link_config: LinkConf
     say(f"fence synced: {len(sync.items_sent)} items read back identical; gate: permitted")
 
     runner = GuardRunner(fence, KinematicState, guard_config, peer, lambda: link.state, link.send,
-                         audit, clock, lambda: link.rx_time_s)
+                         audit, clock, lambda: link.rx_time_s, ground_amsl_m)
     link.add(runner)
     if options.takeoff_alt_m is not None:
         _take_off(link, peer, options.takeoff_alt_m, audit, say)

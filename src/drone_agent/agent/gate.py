@@ -13,7 +13,9 @@ reason (the CLI prints them as one line, exit code 3):
 4. the vehicle's present position is inside the operation area and outside every no-fly zone
    (the fence check at its position, legal boundaries);
 5. GPS has a 3-D fix and the EKF reports valid attitude, velocity and position estimates;
-6. the vehicle's RTL altitude (``RTL_ALT_M`` in m on 4.7+, ``RTL_ALT`` in cm before -- read from
+6. a source of height above the ground is acceptable (the geofence's terrain policy: valid
+   TERRAIN_REPORT, a local elevation file, or ground declared flat in the profile);
+7. the vehicle's RTL altitude (``RTL_ALT_M`` in m on 4.7+, ``RTL_ALT`` in cm before -- read from
    the vehicle, never assumed) is below the height ceiling: a breach action that climbs above the
    legal height would itself be a breach.
 """
@@ -49,6 +51,7 @@ def preflight_gate(
     position_check: Any | None,
     rtl_alt_m: float | None = None,
     ceiling_m: float | None = None,
+    terrain_refusal: str | None = None,
 ) -> GateResult:
     """Evaluate the gate; ``position_check`` is the FenceCheck at the vehicle's position."""
     reasons: list[str] = list(fence_refusals) + list(sync_problems)
@@ -72,6 +75,8 @@ def preflight_gate(
         reasons.append(f"GPS has no 3-D fix (fix type {vehicle.gps_fix_type})")
     if not vehicle.ekf_ok:
         reasons.append(f"EKF not healthy (flags 0x{vehicle.ekf_flags:04x})")
+    if terrain_refusal is not None:
+        reasons.append(terrain_refusal)
     if rtl_alt_m is not None and ceiling_m is not None and rtl_alt_m > ceiling_m:
         reasons.append(f"RTL altitude {rtl_alt_m:g} m is above the {ceiling_m:g} m height ceiling: "
                        "an RTL would climb through it")

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from drone_agent.agent.state import VehicleState
@@ -164,15 +165,32 @@ def check_record(check: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(check, name)
+        if hasattr(value, "item") and not isinstance(value, (str, tuple)):
+            value = value.item()  # numpy scalars (numpy.bool_, float64) from the fence maths
         if isinstance(value, float) and not math.isfinite(value):
             value = None
         out[name] = list(value) if isinstance(value, tuple) else value
     return out
 
 
-def kinematic_state(vehicle: VehicleState, frame: FrameLike, kinematic_type: type) -> Any | None:
-    """The vehicle in the fence's local frame, or None without a position/height yet."""
+def kinematic_state(
+    vehicle: VehicleState,
+    frame: FrameLike,
+    kinematic_type: type,
+    ground_amsl_m: Callable[[float, float], float | None] | None = None,
+) -> Any | None:
+    """The vehicle in the fence's local frame, or None without a position/height yet.
+
+    Height above ground: the flight controller's valid TERRAIN_REPORT first; else, when
+    ``ground_amsl_m`` (a local elevation file) knows the ground under the vehicle, AMSL altitude
+    less that; else height above home (acceptable only where the profile declares flat ground --
+    the pre-flight gate enforces that).
+    """
     height = vehicle.height_agl_m
+    if vehicle.alt_agl_m is None and ground_amsl_m is not None and vehicle.alt_amsl_m is not None:
+        ground = ground_amsl_m(vehicle.lat_deg, vehicle.lon_deg)  # type: ignore[arg-type]
+        if ground is not None:
+            height = vehicle.alt_amsl_m - ground
     if not vehicle.has_position or height is None:
         return None
     east_m, north_m = frame.to_local(vehicle.lat_deg, vehicle.lon_deg)  # type: ignore[arg-type]
@@ -182,7 +200,7 @@ def kinematic_state(vehicle: VehicleState, frame: FrameLike, kinematic_type: typ
 
 
 def _closing(now: Any, ahead: Any, epsilon_m: float) -> bool:
-    return (
+    return bool(
         ahead.horizontal_margin_m < now.horizontal_margin_m - epsilon_m
         or ahead.vertical_margin_m < now.vertical_margin_m - epsilon_m
     )

@@ -73,6 +73,7 @@ class GuardRunner:
         audit: Callable[..., Any],
         clock: Callable[[], float],
         rx_time: Callable[[], float],
+        ground_amsl_m: Callable[[float, float], float | None] | None = None,
     ) -> None:
         self.fence = fence
         self.kinematic_type = kinematic_type
@@ -83,6 +84,7 @@ class GuardRunner:
         self._audit = audit
         self._clock = clock
         self._rx_time = rx_time
+        self._ground_amsl_m = ground_amsl_m
         self.guard = GuardState()
         self.stop_mode = config.stop_mode
         self.last_decision: GuardDecision | None = None
@@ -111,7 +113,7 @@ class GuardRunner:
 
     def _evaluate(self, now_s: float) -> None:
         vehicle = self._state()
-        kin = kinematic_state(vehicle, self.fence.frame, self.kinematic_type)
+        kin = kinematic_state(vehicle, self.fence.frame, self.kinematic_type, self._ground_amsl_m)
         if kin is None:
             return
         self.guard, decision = decide(self.guard, self.fence, kin, vehicle, self.config,

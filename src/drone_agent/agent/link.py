@@ -12,6 +12,10 @@ a single-threaded loop -- no locks, no shared mutable state:
    to the telemetry log; hand each message to every observer in order;
 3. ``poll`` every observer; encode and send everything they returned (and log it).
 
+A :class:`HostedComponent` lets another sans-IO component of our system -- capture's MAVLink
+camera (component 100) -- share the link: it sees every message and speaks with its own
+component id (signed with the same key when signing is on).
+
 Permanent observers: the :class:`~.heartbeat.LinkMonitor` (heartbeat out, identification, link
 loss) and, once the autopilot is known, the :class:`~.state.StateTracker`. :meth:`Link.run`
 adds a session as a temporary observer and loops until it is done. Other components (the guard,
@@ -74,9 +78,9 @@ class Link:
         if self.tlog is not None:
             self.tlog.write(struct.pack(">Q", int(self.wallclock() * 1e6)) + data)
 
-    def send(self, msgs: Outgoing) -> None:
+    def send(self, msgs: Outgoing, component_id: int | None = None) -> None:
         for msg in msgs:
-            data = self.codec.encode(msg, self.wallclock())
+            data = self.codec.encode(msg, self.wallclock(), component_id)
             self.transport.write(data)
             self._log(data)
 
@@ -161,3 +165,33 @@ class Link:
     def close(self) -> None:
         self._selector.close()
         self.transport.close()
+
+
+class HostedComponent:
+    """Run a sans-IO component with its own component id on a :class:`Link`.
+
+    ``on_message(msg, now_s)`` and ``tick(now_s)`` return the component's messages, which are
+    sent at once as ``component_id``. Add it with ``link.add(HostedComponent(...))``.
+    """
+
+    deadline_s = None
+
+    def __init__(
+        self,
+        link: Link,
+        component_id: int,
+        on_message: Callable[[Message, float], Outgoing],
+        tick: Callable[[float], Outgoing],
+    ) -> None:
+        self.link = link
+        self.component_id = component_id
+        self.on_message = on_message
+        self.tick = tick
+
+    def receive(self, msg: Message, now_s: float) -> Outgoing:
+        self.link.send(self.on_message(msg, now_s), self.component_id)
+        return []
+
+    def poll(self, now_s: float) -> Outgoing:
+        self.link.send(self.tick(now_s), self.component_id)
+        return []

@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 A simulator (the project's ``SimulatorProcess`` or real ``SitlProcess``) runs with its agent and
-ground-station connections. ``fly`` runs in a thread on the agent connection with ``--takeoff``;
+ground-station connections. ``fly`` runs in a thread on the agent connection with ``--takeoff`` and a
+profile (``op.toml``: the zone file, ground declared flat as a fallback height source);
 a second client on the GCS connection (system 255, component 190, like a ground station) waits
 until the vehicle hovers at the take-off height in GUIDED, then streams velocity targets at 5 Hz
 (SET_POSITION_TARGET_LOCAL_NED, velocity-only mask, as in the recorded SITL flight): straight
@@ -143,6 +144,12 @@ def run_boundary_scenario(
     zones = workdir / "zones.geojson"
     rectangle_zone_file(zones, HOME[0], HOME[1], north_m=north_edge, south_m=north_edge,
                         east_m=north_edge, west_m=north_edge)
+    profile = workdir / "op.toml"
+    profile.write_text(
+        '[operation]\nname = "boundary scenario"\nzone_files = ["zones.geojson"]\n'
+        '[terrain]\ndeclared_flat = true\n'
+        'note = "simulated world; real SITL without terrain tiles reports none"\n'
+    )
     frame = LocalFrame(GeoPoint(*HOME))
     params = {"WP_SPD": max(10.0, speed_mps + 5.0), "WP_SPD_UP": max(2.5, climb_mps + 2.0)}
     lines: list[str] = []
@@ -153,7 +160,7 @@ def run_boundary_scenario(
     with simulator(home=HOME, params=params) as sim:
         options = FlyOptions(connect=sim.agent_connection, out_dir=workdir / "flights",
                              device_key=keys_dir / "device-key.pem",
-                             recipient=keys_dir / "evidence-recipient.txt", zones=(zones,),
+                             recipient=keys_dir / "evidence-recipient.txt", config=profile,
                              takeoff_alt_m=TAKEOFF_ALT_M, ready_timeout_s=timeout_s)
 
         def agent() -> None:

@@ -13,7 +13,8 @@ HEARTBEAT                    mode (custom_mode), armed (base_mode SAFETY_ARMED),
 GLOBAL_POSITION_INT          lat/lon, alt AMSL, height above home (relative_alt), NED velocity,
                              time_boot_ms; ``position_seq`` counts these (one per position update)
 ATTITUDE                     roll, pitch, yaw
-TERRAIN_REPORT               height above terrain (current_height), see ``height_agl_m``
+TERRAIN_REPORT               height above terrain (current_height) when the report is valid
+                             (spacing > 0), see ``height_agl_m``
 GPS_RAW_INT                  fix type, satellites
 EKF_STATUS_REPORT            EKF flags; healthy when attitude, velocity and position estimates are
                              all valid and the EKF is not in constant-position mode
@@ -66,6 +67,7 @@ class VehicleState:
     alt_rel_home_m: float | None = None
     alt_agl_m: float | None = None  # above terrain, from the last TERRAIN_REPORT (1 Hz)
     terrain_ref_rel_home_m: float | None = None  # alt_rel_home_m when that report arrived
+    terrain_reports: int = 0  # TERRAIN_REPORTs seen, valid or not
     vel_north_mps: float = 0.0
     vel_east_mps: float = 0.0
     vel_up_mps: float = 0.0
@@ -200,7 +202,13 @@ def _attitude(s: VehicleState, m: Message) -> VehicleState:
 
 
 def _terrain(s: VehicleState, m: Message) -> VehicleState:
-    return replace(s, alt_agl_m=float(m.current_height), terrain_ref_rel_home_m=s.alt_rel_home_m)
+    # ArduPilot reports spacing 0 when it has no terrain data under the vehicle; current_height
+    # is then the height above 0 m AMSL (seen in real SITL), so it must not be used.
+    count = s.terrain_reports + 1
+    if m.spacing == 0 or (m.lat == 0 and m.lon == 0):
+        return replace(s, alt_agl_m=None, terrain_ref_rel_home_m=None, terrain_reports=count)
+    return replace(s, alt_agl_m=float(m.current_height), terrain_ref_rel_home_m=s.alt_rel_home_m,
+                   terrain_reports=count)
 
 
 def _gps(s: VehicleState, m: Message) -> VehicleState:

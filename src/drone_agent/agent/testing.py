@@ -223,7 +223,6 @@ def _as_stored(item: Message) -> Message:
     )
 
 
-Observer = object  # anything with receive(msg, now_s), poll(now_s) and deadline_s
 
 
 def converse(

@@ -5,7 +5,7 @@ coefficients (k1, k2, p1, p2[, k3…]). Build it from a horizontal field of view
 (``fx = (W/2) / tan(HFOV/2)``, square pixels, principal point at the centre) or from a calibration.
 
 ``view_limits`` is the half-extent of the image in normalised (undistorted) camera coordinates,
-found by undistorting the image border. ``clip_limits`` widens it by the largest mask padding
+found by undistorting the image border (pixel edges, -0.5 .. W-0.5). ``clip_limits`` widens it by the largest mask padding
 allowed (``pad_limit``: 1.0 normalised units for a pinhole, 20 % of the view for a lens with
 distortion); privacy masking clips zones to that frustum, so lens distortion is only ever
 evaluated where it is checked to be monotonic (construction fails otherwise).
@@ -53,7 +53,8 @@ class CameraModel:
         if not 1.0 <= hfov_deg <= 170.0:
             raise ValueError(f"hfov_deg {hfov_deg} outside 1..170")
         fx = (width_px / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-        matrix = np.array([[fx, 0.0, width_px / 2.0], [0.0, fx, height_px / 2.0], [0.0, 0.0, 1.0]])
+        cx, cy = (width_px - 1) / 2.0, (height_px - 1) / 2.0  # OpenCV: pixel centres are integers
+        matrix = np.array([[fx, 0.0, cx], [0.0, fx, cy], [0.0, 0.0, 1.0]])
         return cls.from_calibration(width_px, height_px, matrix, np.zeros(5))
 
     @classmethod
@@ -99,14 +100,14 @@ def _view_limits(
     width_px: int, height_px: int, matrix: np.ndarray, distortion: np.ndarray
 ) -> tuple[float, float]:
     """Half-extents (x, y) of the image border in normalised undistorted coordinates."""
-    xs = np.linspace(0, width_px, 33)
-    ys = np.linspace(0, height_px, 33)
+    xs = np.linspace(-0.5, width_px - 0.5, 33)
+    ys = np.linspace(-0.5, height_px - 0.5, 33)
     border = np.concatenate(
         [
-            np.stack([xs, np.zeros_like(xs)], 1),
-            np.stack([xs, np.full_like(xs, height_px)], 1),
-            np.stack([np.zeros_like(ys), ys], 1),
-            np.stack([np.full_like(ys, width_px), ys], 1),
+            np.stack([xs, np.full_like(xs, -0.5)], 1),
+            np.stack([xs, np.full_like(xs, height_px - 0.5)], 1),
+            np.stack([np.full_like(ys, -0.5), ys], 1),
+            np.stack([np.full_like(ys, width_px - 0.5), ys], 1),
         ]
     ).reshape(-1, 1, 2)
     normalised = cv2.undistortPoints(border, matrix, distortion).reshape(-1, 2)

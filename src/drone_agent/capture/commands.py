@@ -33,9 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_redact(args: argparse.Namespace) -> int:
+    import shapely
+
     from drone_agent.capture.config import load_camera_file
     from drone_agent.capture.privacy import PrivacyMasker, zones_from_local
-    from drone_agent.capture.redact import privacy_zones_from_files, read_tlog, redact_video
+    from drone_agent.capture.redact import read_tlog, redact_video, zones_from_files
     from drone_agent.errors import InputError
     from drone_agent.geofence import GeoPoint, LocalFrame
 
@@ -51,15 +53,30 @@ def run_redact(args: argparse.Namespace) -> int:
     home = GeoPoint(telemetry.home.lat_deg, telemetry.home.lon_deg, telemetry.home.alt_amsl_m)
     frame = LocalFrame(home)
     zones = zones_from_local(
-        privacy_zones_from_files(args.zones, frame),
+        zones_from_files(args.zones, frame),
         terrain_up_m=camera.terrain_up_m,
         structure_height_m=camera.structure_height_m,
     )
-    if not zones:
+    keep = None
+    if camera.mask_outside_area:
+        areas = [polygon for _, polygon, _, _ in zones_from_files(args.zones, frame, "operation_area")]
+        if not areas:
+            raise InputError(
+                f"{args.camera}: mask_outside_area is set but the zone files have no operation_area",
+                "add the operation area to the zone files or set mask_outside_area = false",
+            )
+        keep = shapely.union_all(areas)
+    if not zones and keep is None:
         raise InputError(
             f"{', '.join(map(str, args.zones))}: no privacy zones", "mark zones with properties.kind = privacy"
         )
-    masker = PrivacyMasker(camera.camera_model(), zones, camera.uncertainty())
+    masker = PrivacyMasker(
+        camera.camera_model(),
+        zones,
+        camera.uncertainty(),
+        keep_inside=keep,
+        keep_ground_up_m=camera.terrain_up_m,
+    )
     track = telemetry.track(camera.mount_model(), frame.to_local, camera.pose_max_age_s)
     report = redact_video(
         args.video, args.out, telemetry, track, masker, camera.encoder_settings(), args.time_offset

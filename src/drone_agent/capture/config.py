@@ -28,6 +28,7 @@ mistyped or out of range.
     horizon_margin_deg = 1.0
     structure_height_m = 0.0      # privacy zones extruded by this height
     terrain_up_m = 0.0            # ground height of the zones relative to home
+    mask_outside_area = false     # also black out all but the ground inside the operation area
     component_id = 100            # MAVLink camera component id
     stream_uri = ""               # advertised in VIDEO_STREAM_INFORMATION when set
 
@@ -86,6 +87,7 @@ class CameraConfig:
     horizon_margin_deg: float = 1.0
     structure_height_m: float = 0.0
     terrain_up_m: float = 0.0
+    mask_outside_area: bool = False
     component_id: int = 100
     stream_uri: str = ""
 
@@ -186,6 +188,14 @@ class _Section:
             raise self._bad(key, f"must be one of {', '.join(choices)}")
         return value
 
+    def flag(self, key: str, default: bool) -> bool:
+        self.used.add(key)
+        if key not in self.table:
+            return default
+        if not isinstance(self.table[key], bool):
+            raise self._bad(key, "must be true or false")
+        return bool(self.table[key])
+
     def numbers(self, key: str) -> list[Any] | None:
         self.used.add(key)
         if key not in self.table:
@@ -262,6 +272,7 @@ def parse_camera_section(table: Mapping[str, Any], where: str = "[camera]") -> C
         horizon_margin_deg=s.number("horizon_margin_deg", 1.0, 0.0, 45.0),
         structure_height_m=s.number("structure_height_m", 0.0, 0.0, 500.0),
         terrain_up_m=s.number("terrain_up_m", 0.0, -1000.0, 5000.0),
+        mask_outside_area=s.flag("mask_outside_area", False),
         component_id=s.integer("component_id", 100, 7, 255),
         stream_uri=s.text("stream_uri", ""),
     )

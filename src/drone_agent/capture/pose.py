@@ -20,6 +20,11 @@ camera's earth attitude:
   ``q_earth = q_z(vehicle_yaw) ⊗ q_gimbal``;
 * fixed mount: ``q_earth = q_vehicle ⊗ q_offset``.
 
+The pose's angular rate is the fastest turn seen between consecutive samples (of the vehicle and,
+for a gimbal, of the gimbal) within ``max_age_s`` + 0.25 s of the frame time, or the rates the
+messages report if larger: masking pads by rate × (timing skew + age), so a slewing gimbal gets a
+wider mask even when the frame time coincides with a sample.
+
 The *age* of a pose is how far the frame time is from the nearest telemetry sample of the stalest
 stream it used. A stream with no sample within ``max_age_s`` of the frame time makes the pose
 **unknown** (``PoseEstimate.pose is None`` with a reason), and masking then fails closed. A reboot of
@@ -51,6 +56,7 @@ GIMBAL_FLAG_YAW_LOCK = 16
 GIMBAL_FLAG_YAW_IN_VEHICLE_FRAME = 32
 GIMBAL_FLAG_YAW_IN_EARTH_FRAME = 64
 
+RATE_WINDOW_S = 0.25  # angular rate: the fastest turn between samples this near the frame time
 REBOOT_BACKSTEP_MS = 2000  # time_boot_ms going back further than this means the vehicle rebooted
 
 LocalProjector = Callable[[float, float], tuple[float, float]]
@@ -116,7 +122,7 @@ def pose_sample(msg: Any) -> PoseSample | None:
         rates = (msg.angular_velocity_x, msg.angular_velocity_y, msg.angular_velocity_z)
         rate = math.sqrt(sum(r * r for r in rates)) if all(math.isfinite(r) for r in rates) else 0.0
         q = tuple(float(v) for v in msg.q)
-        if not all(math.isfinite(v) for v in q):
+        if not all(math.isfinite(v) for v in q) or sum(v * v for v in q) < 1e-6:
             return None
         return GimbalSample(
             int(msg.time_boot_ms), q, int(msg.flags), int(getattr(msg, "gimbal_device_id", 0)), rate
@@ -175,6 +181,12 @@ class _Stream:
     def clear(self) -> None:
         self.times.clear()
         self.samples.clear()
+
+    def around(self, t_ms: int, window_ms: int) -> list[Any]:
+        """Samples within ``window_ms`` of t, plus the nearest one on each side."""
+        lo = max(0, bisect.bisect_left(self.times, t_ms - window_ms) - 1)
+        hi = bisect.bisect_right(self.times, t_ms + window_ms) + 1
+        return self.samples[lo:hi]
 
     def bracket(self, t_ms: int) -> tuple[Any, Any, float, float] | None:
         """(before, after, fraction, age_s) around t, or None when there are no samples."""
@@ -272,7 +284,9 @@ class PoseTrack:
         qa0 = quat_from_euler(a0.roll_rad, a0.pitch_rad, a0.yaw_rad)
         qa1 = quat_from_euler(a1.roll_rad, a1.pitch_rad, a1.yaw_rad)
         q_vehicle = quat_slerp(qa0, qa1, fa)
-        rate = max(a0.rate_rps, a1.rate_rps, _rate(qa0, qa1, a0, a1))
+        window_ms = int((self.max_age_s + RATE_WINDOW_S) * 1000)
+        around = self._attitude.around(time_boot_ms, window_ms)
+        rate = max(max(a.rate_rps for a in around), _max_rate(around, _attitude_quat))
         if isinstance(self.mount, FixedMount):
             offset = quat_from_euler(
                 math.radians(self.mount.roll_deg),
@@ -288,7 +302,8 @@ class PoseTrack:
             except ValueError as exc:
                 return PoseEstimate(None, f"gimbal attitude unusable: {exc}")
             q_gimbal = quat_slerp(qg0, qg1, fg)
-            rate = max(rate, g0.rate_rps, g1.rate_rps, _rate(qg0, qg1, g0, g1))
+            around = self._gimbal.around(time_boot_ms, window_ms)
+            rate = max(rate, max(g.rate_rps for g in around), _max_rate(around, _gimbal_quat))
             if g1.yaw_in_earth_frame:
                 q_cam = q_gimbal
             else:
@@ -306,7 +321,20 @@ class PoseTrack:
         return PoseEstimate(pose)
 
 
-def _rate(q0: np.ndarray, q1: np.ndarray, s0: Any, s1: Any) -> float:
-    """Angular rate implied by two bracketing samples (0 for one sample)."""
-    dt = (s1.time_boot_ms - s0.time_boot_ms) / 1000.0
-    return quat_angle_rad(q0, q1) / dt if dt > 0 else 0.0
+def _attitude_quat(sample: AttitudeSample) -> np.ndarray:
+    return quat_from_euler(sample.roll_rad, sample.pitch_rad, sample.yaw_rad)
+
+
+def _gimbal_quat(sample: GimbalSample) -> np.ndarray:
+    return quat_normalised(np.array(sample.q_wxyz))
+
+
+def _max_rate(samples: list[Any], to_quat: Callable[[Any], np.ndarray]) -> float:
+    """Largest angular rate between consecutive samples (0 for fewer than two)."""
+    rate = 0.0
+    quats = [to_quat(s) for s in samples]
+    for (s0, q0), (s1, q1) in zip(zip(samples, quats), zip(samples[1:], quats[1:])):
+        dt = (s1.time_boot_ms - s0.time_boot_ms) / 1000.0
+        if dt > 0:
+            rate = max(rate, quat_angle_rad(q0, q1) / dt)
+    return rate

@@ -62,6 +62,7 @@ from drone_agent.capture.camera import CameraModel
 from drone_agent.capture.pose import CameraPose, PoseEstimate
 
 NEAR_PLANE_M = 0.05
+OUTSIDE_AREA = "outside operation area"
 SUBPIXEL_SHIFT = 3  # fixed-point bits for OpenCV drawing
 DISTORTED_EDGE_STEPS = 12
 BUFFER_QUAD_SEGS = 8
@@ -220,17 +221,25 @@ class PrivacyMasker:
         camera: CameraModel,
         zones: Iterable[PrivacyZone],
         uncertainty: PoseUncertainty = PoseUncertainty(),
+        *,
+        keep_inside: Polygon | MultiPolygon | None = None,
+        keep_ground_up_m: float = 0.0,
     ) -> None:
         self.camera = camera
         self.uncertainty = uncertainty
         self._prisms = tuple(_prism(z) for z in zones)
+        if keep_inside is not None and (keep_inside.is_empty or not keep_inside.is_valid):
+            raise ValueError("the operation area to keep is not a valid area")
+        self._keep = keep_inside
+        self._keep_up_m = keep_ground_up_m
         lx, ly = camera.view_limits
         self._r_corner = math.hypot(lx, ly)
         self._planes = self._frustum(camera.pad_limit)
 
     @property
     def zone_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self._prisms)
+        names = tuple(p.name for p in self._prisms)
+        return names + ((OUTSIDE_AREA,) if self._keep is not None else ())
 
     def apply(self, frame: np.ndarray, estimate: PoseEstimate) -> MaskResult:
         """Mask ``frame`` (H×W×3 uint8, modified in place) for the camera pose ``estimate``."""
@@ -244,28 +253,80 @@ class PrivacyMasker:
             if estimate.pose is None:
                 raise _FullFrame(f"pose unknown: {estimate.reason}")
             polygons = self._project(estimate.pose)
+            keep = None if self._keep is None else self._keep_region(estimate.pose, width, height)
         except _FullFrame as exc:
             frame[...] = 0
             return MaskResult(True, str(exc), self.zone_names, 1.0, math.inf)
         except (ValueError, ArithmeticError, cv2.error) as exc:
             frame[...] = 0
             return MaskResult(True, f"projection failed: {exc}", self.zone_names, 1.0, math.inf)
-        if not polygons:
+        if not polygons and keep is None:
             return MaskResult(False, "", (), 0.0, 0.0)
+        names = tuple(dict.fromkeys(zone.name for zone in polygons))
+        pad_px = max((zone.pad_px for zone in polygons), default=0.0)
         try:
             black = self._black_region(polygons, width, height)
+            if keep is not None:
+                outside = box(-0.5, -0.5, width - 0.5, height - 0.5).difference(keep[0])
+                if not outside.is_empty:
+                    black = black.union(outside)
+                    names += (OUTSIDE_AREA,)
+                pad_px = max(pad_px, keep[1])
         except (ValueError, shapely.errors.ShapelyError) as exc:
             frame[...] = 0
             return MaskResult(True, f"mask geometry failed: {exc}", self.zone_names, 1.0, math.inf)
+        scale = 1 << SUBPIXEL_SHIFT
         rings = [
-            np.round(np.asarray(part.exterior.coords) * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
+            np.round(np.asarray(ring.coords) * scale).astype(np.int32)
             for part in _polygon_parts(black)
+            for ring in (part.exterior, *part.interiors)
         ]
-        if rings:
+        if rings:  # one call: disjoint polygons, holes by the even-odd rule
             cv2.fillPoly(frame, rings, (0, 0, 0), cv2.LINE_8, SUBPIXEL_SHIFT)
-        names = tuple(dict.fromkeys(zone.name for zone in polygons))
         fraction = min(1.0, black.area / (width * height))
-        return MaskResult(False, "", names, fraction, max(zone.pad_px for zone in polygons))
+        return MaskResult(False, "", names, fraction, pad_px)
+
+    def _keep_region(self, pose: CameraPose, width: int, height: int) -> tuple[BaseGeometry, float]:
+        """The image region that certainly shows ground inside the operation area, and its pad.
+
+        The area is first cut to the ground disc seen at least ``horizon_margin_deg`` + δ below
+        the horizon (far ground is ill-conditioned), projected like a zone floor, then shrunk by
+        the pad (a circumscribing round pen, so it shrinks at least that much)."""
+        assert self._keep is not None
+        u = self.uncertainty
+        position = pose.position_enu_m
+        rotation = pose.cv_from_enu
+        lag_s = u.timing_skew_s + pose.age_s
+        delta_m = u.position_error_m + pose.speed_mps * lag_s
+        rot_rad = math.radians(u.attitude_error_deg) + pose.angular_rate_rps * lag_s
+        height_m = position[2] - self._keep_up_m
+        nothing = (Polygon(), 0.0)
+        if height_m <= delta_m:
+            return nothing
+        reach_m = height_m / math.tan(math.radians(u.horizon_margin_deg) + rot_rad)
+        seen = self._keep.intersection(Point(position[0], position[1]).buffer(reach_m, quad_segs=16))
+        faces: list[np.ndarray] = []
+        for part in _polygon_parts(seen):
+            for ring in (part.exterior, *part.interiors):
+                xy = np.asarray(ring.coords, dtype=float)[:-1]
+                enu = np.column_stack([xy, np.full(len(xy), self._keep_up_m)])
+                clipped = _clip((enu - position) @ rotation.T, self._planes)
+                faces.append(clipped)
+        visible = [f for f in faces if len(f) >= 3]
+        if not visible:
+            return nothing
+        pad_norm = self._pad(OUTSIDE_AREA, visible, math.tan(rot_rad), delta_m)
+        pad_px = self.camera.pixel_gain * pad_norm + 1.5
+        region: BaseGeometry = Polygon()
+        for face in visible:
+            if self.camera.has_distortion:
+                face = _densify(face, DISTORTED_EDGE_STEPS)
+            pixels = self.camera.project(face)
+            if not np.all(np.isfinite(pixels)):
+                raise _FullFrame("the operation area does not project to finite pixels")
+            region = region.symmetric_difference(shapely.make_valid(Polygon(pixels)))
+        kept = region.buffer(-pad_px * BUFFER_COVER, quad_segs=BUFFER_QUAD_SEGS)
+        return kept.intersection(box(-0.5, -0.5, width - 0.5, height - 0.5)), pad_px
 
     @staticmethod
     def _black_region(polygons: list[_ZoneImage], width: int, height: int) -> BaseGeometry:
@@ -349,18 +410,21 @@ class PrivacyMasker:
             pad_norm = self._pad(prism.name, clipped_faces, tan_rot, delta_m)
             # Only zone points seen within pad of the image can truly appear in it: recompute the
             # bound over the faces clipped to that tighter frustum (never larger than the first).
-            near = [c for c in (_clip(cam, self._frustum(pad_norm)) for cam in cam_faces) if len(c) >= 3]
-            if not near:
-                continue
-            pad_norm = min(pad_norm, self._pad(prism.name, near, tan_rot, delta_m))
-            pixel_polys = []
-            for clipped in clipped_faces:
-                if self.camera.has_distortion:
-                    clipped = _densify(clipped, DISTORTED_EDGE_STEPS)
-                pixels = self.camera.project(clipped)
-                if not np.all(np.isfinite(pixels)):
-                    raise _FullFrame(f"zone {prism.name!r} does not project to finite pixels")
-                pixel_polys.append(pixels)
+            tight = self._frustum(pad_norm)
+            everything = np.concatenate(clipped_faces)
+            if not np.all(everything @ tight[:, :3].T + tight[:, 3] >= 0.0):
+                near = [c for c in (_clip(cam, tight) for cam in cam_faces) if len(c) >= 3]
+                if not near:
+                    continue
+                pad_norm = min(pad_norm, self._pad(prism.name, near, tan_rot, delta_m))
+            if self.camera.has_distortion:
+                clipped_faces = [_densify(c, DISTORTED_EDGE_STEPS) for c in clipped_faces]
+                everything = np.concatenate(clipped_faces)
+            pixels = self.camera.project(everything)
+            if not np.all(np.isfinite(pixels)):
+                raise _FullFrame(f"zone {prism.name!r} does not project to finite pixels")
+            splits = np.cumsum([len(c) for c in clipped_faces])[:-1]
+            pixel_polys = np.split(pixels, splits)
             pad_px = self.camera.pixel_gain * pad_norm + 1.5
             # a convex solid clipped by a convex frustum projects (pinhole) to a convex region
             hull = prism.convex and not self.camera.has_distortion

@@ -11,8 +11,8 @@ The same projection and masking code as live recording, fed from files:
    ``UTC = video_start + t + time_offset_s``, where ``video_start`` is the container's
    ``creation_time`` tag when present, else the first record of the telemetry log.
 3. Zones come from the GeoJSON files through geofence's loader (``load_zone_file``); the
-   ``privacy`` ones are put into the local frame about home (circles as covering 64-gons). No
-   operation area is needed: a redaction is not a flight.
+   ``privacy`` ones are put into the local frame about home (circles as covering 64-gons). An
+   operation area is needed only when the camera file sets ``mask_outside_area``.
 4. Each frame is masked (failing closed exactly as in flight) and re-encoded to H.264 in a
    fragmented MP4 written to ``OUT.partial`` and renamed to ``OUT`` when complete.
 
@@ -105,20 +105,24 @@ def read_tlog(path: Path) -> FlightTelemetry:
     return out
 
 
-def privacy_zones_from_files(paths: list[Path], frame: Any) -> tuple[tuple[str, Polygon, float, float], ...]:
-    """(name, local polygon, floor_m, ceiling_m) for every privacy zone in the files, like
-    ``fence.privacy_zones_local()``; ``frame`` is a geofence LocalFrame about home."""
+def zones_from_files(
+    paths: list[Path], frame: Any, kind: str = "privacy"
+) -> tuple[tuple[str, Polygon, float, float], ...]:
+    """(name, local polygon, floor_m, ceiling_m) for every zone of ``kind`` in the files, like
+    ``fence.privacy_zones_local()``; ``frame`` is a geofence LocalFrame about home. Circles become
+    covering 64-gons for privacy zones and inscribed ones for an operation area (both err on
+    the side of masking)."""
     from drone_agent.geofence import load_zone_file
     from drone_agent.geofence.fence import circle_polygon
 
     out: list[tuple[str, Polygon, float, float]] = []
     for path in paths:
         for zone in load_zone_file(path):
-            if zone.kind != "privacy":
+            if zone.kind != kind:
                 continue
             if zone.radius_m is not None:
                 centre = frame.to_local(zone.geometry.y, zone.geometry.x)
-                local: Any = circle_polygon(centre, zone.radius_m, True)
+                local: Any = circle_polygon(centre, zone.radius_m, kind == "privacy")
             else:
                 local = frame.geometry_to_local(zone.geometry)
             parts = list(local.geoms) if isinstance(local, MultiPolygon) else [local]

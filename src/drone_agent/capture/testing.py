@@ -5,7 +5,9 @@ zone painted ``RESERVED_BGR`` (magenta). It shares **no** geometry with ``privac
 its rotation from Euler-angle matrices and finds zone pixels by casting a ray through every pixel
 centre (undistorted with OpenCV) and intersecting it with each zone's prism, rather than projecting
 polygons. The leak tests run the production masking on these frames with a *noisy* pose and
-require that no reserved-colour pixel survives. ``FlatEarthFrame`` is a small local tangent-plane
+require that no reserved-colour pixel survives. With ``keep_inside`` (an operation area) every pixel that does not see the ground inside that area
+(sky included) is painted too, for testing "mask everything outside the operation area".
+``FlatEarthFrame`` is a small local tangent-plane
 projection for tests, and ``telemetry`` makes the pymavlink messages a flight would send.
 """
 
@@ -96,9 +98,19 @@ def truth_enu_from_cv(pose: TruthPose) -> np.ndarray:
 class TruthCamera:
     """Renders frames with privacy zones painted RESERVED_BGR by per-pixel ray casting."""
 
-    def __init__(self, camera: CameraModel, zones: tuple[PrivacyZone, ...], seed: int = 0) -> None:
+    def __init__(
+        self,
+        camera: CameraModel,
+        zones: tuple[PrivacyZone, ...],
+        seed: int = 0,
+        *,
+        keep_inside: shapely.Geometry | None = None,
+        keep_up_m: float = 0.0,
+    ) -> None:
         self.camera = camera
         self.zones = zones
+        self.keep_inside = keep_inside
+        self.keep_up_m = keep_up_m
         w, h = camera.width_px, camera.height_px
         us, vs = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
         pixels = np.stack([us.ravel(), vs.ravel()], 1).reshape(-1, 1, 2)
@@ -138,6 +150,14 @@ class TruthCamera:
             inside = shapely.contains_xy(zone.polygon, start[:, 0], start[:, 1])
             inside |= shapely.contains_xy(zone.polygon, end[:, 0], end[:, 1])
             hit[candidates] |= inside | _crosses_ring(start[:, :2], end[:, :2], zone.polygon)
+        if self.keep_inside is not None:  # everything but ground inside the area is "private"
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = (self.keep_up_m - origin[2]) / dz
+            ground = np.isfinite(t) & (t > 0)
+            ge = origin[0] + rays[:, 0] * np.where(ground, t, 0.0)
+            gn = origin[1] + rays[:, 1] * np.where(ground, t, 0.0)
+            inside = ground & shapely.contains_xy(self.keep_inside, ge, gn)
+            hit |= ~inside
         return hit.reshape(self.camera.height_px, self.camera.width_px)
 
     def render(self, pose: TruthPose) -> np.ndarray:

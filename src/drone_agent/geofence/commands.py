@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from drone_agent.errors import InputError
 from drone_agent.geofence.builders import aerodrome_frz, prison_zone, zones_feature_collection
 from drone_agent.geofence.fence import Fence, compile_fence
 from drone_agent.geofence.geo import GeoPoint
-from drone_agent.geofence.operation import Operation, load_operation, operation_from_zone_files
+from drone_agent.geofence.operation import load_operation, operation_from_zone_files
 from drone_agent.geofence.terrain import ElevationGrid, ground_profile, select_terrain_source
 
 
@@ -43,14 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     frz.add_argument("--runway", action="append", required=True, metavar="LAT,LON:LAT,LON",
                      help="the two thresholds of a runway (repeat per runway)")
     frz.add_argument("--centre", metavar="LAT,LON", help="ATZ centre (default: mid-point of the longest runway)")
-    frz.add_argument("--longest-runway-m", type=float, help="published length of the longest runway")
-    frz.add_argument("--rpz-width-m", type=float, default=1000.0, help="RPZ width (1000; Heathrow 1500)")
+    frz.add_argument("--longest-runway-m", type=float, metavar="M", help="published length of the longest runway")
+    frz.add_argument("--rpz-width-m", type=float, default=1000.0, metavar="M", help="RPZ width (1000; Heathrow 1500)")
     _output_args(frz)
     frz.set_defaults(func=run_frz)
     prison = kinds.add_parser("prison", help="prison / YOI restricted zone (400 m circle)")
     prison.add_argument("--name", required=True, help="establishment name")
     prison.add_argument("--centre", required=True, metavar="LAT,LON", help="centre of the establishment")
-    prison.add_argument("--radius-m", type=float, default=400.0, help="radius (400 m by SI 2023/1101)")
+    prison.add_argument("--radius-m", type=float, default=400.0, metavar="M", help="radius (400 m by SI 2023/1101)")
     _output_args(prison)
     prison.set_defaults(func=run_prison)
 
@@ -83,16 +84,10 @@ def run_check(args: argparse.Namespace) -> int:
             raise InputError("--zones needs --home LAT,LON", "give the launch position, e.g. --home 51.2705,0.5227")
         operation = operation_from_zone_files(args.zones, home)
         if args.pilot:
-            operation = _with_pilot(operation, GeoPoint.parse(args.pilot, "--pilot"))
+            operation = replace(operation, pilot=GeoPoint.parse(args.pilot, "--pilot"))
     fence = compile_fence(operation, home, now_utc=_now(args), strict=False)
     print(summary(fence))
     return 0 if fence.permitted else 3
-
-
-def _with_pilot(operation: Operation, pilot: GeoPoint) -> Operation:
-    from dataclasses import replace
-
-    return replace(operation, pilot=pilot)
 
 
 def summary(fence: Fence) -> str:
@@ -144,9 +139,9 @@ def summary(fence: Fence) -> str:
         out.append(f"Note: {note}")
     conditions = []
     if not terrain.acceptable:
-        conditions.append("the flight controller must report valid terrain (TERRAIN_REPORT) before arming")
+        conditions.append("the flight controller reports valid terrain (TERRAIN_REPORT) before arming")
     if not plan.complete:
-        conditions.append("some zones are enforced by the agent only (see notes)")
+        conditions.append("the agent enforces the zones the flight controller cannot hold (see notes)")
     if fence.refusals:
         out.append("VERDICT: NOT PERMITTED")
         out.extend(f"  - {reason}" for reason in fence.refusals)
@@ -161,8 +156,7 @@ def _terrain(fence: Fence):
     policy = fence.operation.terrain
     grid = ElevationGrid.load(policy.elevation_file) if policy.elevation_file else None
     decision = select_terrain_source(policy, flight_controller_terrain=False, elevation_file_loaded=grid is not None)
-    area_lonlat = fence.frame.geometry_to_lonlat(fence.area_local)
-    return decision, ground_profile(grid, policy, fence.home, area_lonlat)
+    return decision, ground_profile(grid, policy, fence.home, fence.area_lonlat())
 
 
 def _write(collection: dict, args: argparse.Namespace) -> int:

@@ -12,9 +12,9 @@ set, always erring on the safe side:
   zone *within the area* (it may only grow; holes are filled; a zone is clipped to the area grown
   by :data:`CLIP_MARGIN_M`, which changes nothing the aircraft can reach inside the inclusion);
 * polygons are simplified with one tolerance ``t`` chosen from :data:`TOLERANCES_M` until the
-  points fit: grow by ``t`` then Douglas-Peucker by ``t/2`` (shrink: erode by ``t``) so the
-  simplified outline keeps at least ``t/2`` from the legal one, which survives rounding to the
-  1e-7 degree wire format; every result is re-checked after rounding and replaced by a coarser,
+  points fit: grow by ``t`` (mitred and rounded corners tried, the one with fewer points kept)
+  then Douglas-Peucker by ``t/2`` (shrink: erode by ``t``), so the simplified outline keeps at
+  least ``t/2`` from the legal one, which survives rounding to the 1e-7 degree wire format; every result is re-checked after rounding and replaced by a coarser,
   still-safe shape (oriented envelope / inscribed square) if the check fails;
 * circles stay circles (centre + radius, radius rounded outward for exclusions, inward for
   inclusions); they cost :data:`CIRCLE_POINTS` points.
@@ -132,18 +132,26 @@ def _fallback(legal: Polygon, grow: bool, frame: LocalFrame):
 
 
 def simplify_conservatively(legal: Polygon, tolerance_m: float, grow: bool, frame: LocalFrame):
-    """Simplify ``legal`` (local metres) so it only grows (exclusion) or only shrinks (inclusion),
-    checked after rounding to the wire format. Returns ``(points_deg, polygon_local)`` or None
-    when no safe shape exists (an inclusion too thin to hold even a small square)."""
-    legal = Polygon(legal.exterior) if grow else legal
-    candidate = legal.buffer(tolerance_m if grow else -tolerance_m, quad_segs=4)
-    if not grow and isinstance(candidate, MultiPolygon):
-        candidate = max(candidate.geoms, key=lambda g: g.area)
-    candidate = candidate.simplify(tolerance_m / 2, preserve_topology=True) if not candidate.is_empty else candidate
-    if isinstance(candidate, Polygon) and not grow and candidate.interiors:
-        candidate = Polygon(candidate.exterior).intersection(legal)
-        candidate = candidate if isinstance(candidate, Polygon) and not candidate.interiors else Polygon()
-    return _safe(candidate, legal, grow, frame) or _fallback(legal, grow, frame)
+    """Simplify the outline of ``legal`` (local metres) so it only grows (exclusion) or only
+    shrinks (inclusion), checked after rounding to the wire format. Holes are not part of the
+    result: an exclusion's holes are filled (it grows), an inclusion's holes must be uploaded as
+    exclusions by the caller. Returns ``(points_deg, polygon_local)`` or None when no safe shape
+    exists (an inclusion too thin to hold even a small square)."""
+    legal = Polygon(legal.exterior)  # holes: filled for exclusions, uploaded separately for inclusions
+    found = []
+    for join in ("mitre", "round"):  # mitre keeps rectangles at 4 points; round grows spiky shapes least
+        candidate = legal.buffer(tolerance_m if grow else -tolerance_m, quad_segs=4, join_style=join)
+        if not grow and isinstance(candidate, MultiPolygon):
+            candidate = max(candidate.geoms, key=lambda g: g.area)
+        if not candidate.is_empty:
+            candidate = candidate.simplify(tolerance_m / 2, preserve_topology=True)
+        safe = _safe(candidate, legal, grow, frame)
+        if safe:
+            found.append(safe)
+    if not found:
+        return _fallback(legal, grow, frame)
+    # fewest points, then the least change of area
+    return min(found, key=lambda f: (len(f[0]), abs(f[1].area - legal.area)))
 
 
 def _parts(geom) -> list[Polygon]:
@@ -199,11 +207,12 @@ def plan_controller_fence(fence: Fence, ground: GroundProfile | None, max_points
 
     budget = max_points - sum(c.points for c in circles)
     for tolerance in TOLERANCES_M:
-        simplify_notes: list[str] = []
-        chosen = _simplify_all(polygons, tolerance, frame, simplify_notes)
+        chosen, unsafe = _simplify_all(polygons, tolerance, frame)
         if sum(i.points for i in chosen) <= budget:
             break
-    notes.extend(simplify_notes)
+    for name in unsafe:
+        omitted.append(name)
+        notes.append(f"part of '{name}' is too thin to upload safely: enforced by the agent only")
     items = [c for c in circles if c.kind == INCLUSION_CIRCLE] + chosen + [c for c in circles if c.kind != INCLUSION_CIRCLE]
     items.sort(key=lambda i: (i.kind.startswith("exclusion"), _distance_from_home(i, frame)))
     kept: list[FenceItem] = []
@@ -219,16 +228,16 @@ def plan_controller_fence(fence: Fence, ground: GroundProfile | None, max_points
     return ControllerFencePlan(tuple(kept), params, tuple(notes), used, max_points, tolerance, not omitted)
 
 
-def _simplify_all(polygons, tolerance: float, frame: LocalFrame, notes: list[str]) -> list[FenceItem]:
-    items = []
+def _simplify_all(polygons, tolerance: float, frame: LocalFrame) -> tuple[list[FenceItem], list[str]]:
+    """Every polygon simplified at one tolerance; also the names of those with no safe shape."""
+    items, unsafe = [], []
     for kind, legal, name in polygons:
-        grow = kind == EXCLUSION_POLYGON
-        found = simplify_conservatively(legal, tolerance, grow, frame)
+        found = simplify_conservatively(legal, tolerance, kind == EXCLUSION_POLYGON, frame)
         if found is None:
-            notes.append(f"part of '{name}' is too thin to upload safely; left out of the inclusion")
-            continue
-        items.append(FenceItem(kind, found[0], None, name))
-    return items
+            unsafe.append(name)
+        else:
+            items.append(FenceItem(kind, found[0], None, name))
+    return items, unsafe
 
 
 def _distance_from_home(item: FenceItem, frame: LocalFrame) -> float:

@@ -10,7 +10,10 @@ shrunk by ``horizontal_margin_m``, no-fly zones grown by it with mitred corners,
 go into shapely STRtrees, so a check costs a few index queries however many zones there are: the
 nearest no-fly zone comes from growing ``dwithin`` queries (100, 400, 1600 m) and then the tree's
 nearest-neighbour search; the time to breach from one query with the velocity ray, which is cut
-short at the earliest breach already found (ceiling, VLOS, area exit).
+short at the earliest breach already found (ceiling, VLOS, area exit). The hot path talks to
+shapely's compiled core directly (index.py) and handles small outlines in plain Python (planar.py).
+Inside a zone the margin is minus the shortest way out (sideways, or up/down for a banded zone).
+A non-finite state fails closed (not inside, must stop).
 
 ``Fence.check(state)`` answers, for one position + velocity:
 
@@ -43,8 +46,16 @@ from shapely.geometry.base import BaseGeometry
 
 from drone_agent.errors import InputError, NotPermitted
 from drone_agent.geofence.geo import GeoPoint, LocalFrame
+from drone_agent.geofence.index import ALLOW_NAN, ZoneIndex, lib
 from drone_agent.geofence.limits import Limits
 from drone_agent.geofence.operation import Operation, check_zones_plausible
+from drone_agent.geofence.planar import (
+    boundary_segments,
+    convex_halfplanes,
+    exit_convex,
+    first_crossing,
+    inside_convex,
+)
 from drone_agent.geofence.zones import Zone
 
 if TYPE_CHECKING:
@@ -55,7 +66,6 @@ CIRCLE_QUAD_SEGS = 16  # 64-gon for circles
 _CIRCUMSCRIBE = 1.0 / math.cos(math.pi / (4 * CIRCLE_QUAD_SEGS))
 _EPS = 1e-9
 _NEAR_M = (100.0, 400.0, 1600.0)  # cheap search radii for the nearest no-fly zone, tried in turn
-_SMALL_OUTLINE = 24  # segments; below this a Python loop beats numpy's per-call overhead
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,34 +129,6 @@ class LocalZone:
     ceiling_eff_m: float
 
 
-# The per-check hot path calls shapely's compiled core (``shapely.lib``, shapely >= 2.1) directly:
-# the public wrappers' argument handling costs more than the GEOS work itself (~3 us per call on
-# the project's machine, and a check makes about ten calls). Everything else uses the public API.
-_lib = shapely.lib
-_ALLOW_NAN = np.intc(0)  # shapely.HandleNaN.allow
-
-
-class _Index:
-    """A shapely STRtree queried one geometry at a time through ``shapely.lib`` directly."""
-
-    __slots__ = ("_tree",)
-    _INTERSECTS = 1  # shapely.strtree.BinaryPredicate.intersects
-
-    def __init__(self, geometries: list[BaseGeometry]) -> None:
-        self._tree = shapely.lib.STRtree(np.array(geometries, dtype=object), 10)
-
-    def intersecting(self, geometry: BaseGeometry) -> np.ndarray:
-        return self._tree.query(np.array([geometry], dtype=object), self._INTERSECTS)[1]
-
-    def within(self, geometry: BaseGeometry, distance_m: float) -> np.ndarray:
-        return self._tree.dwithin(np.array([geometry], dtype=object), np.array([distance_m]))[1]
-
-    def nearest(self, geometry: BaseGeometry, max_distance_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and distances of the nearest geometries (ties included) within the distance."""
-        found, distances = self._tree.query_nearest(np.array([geometry], dtype=object), max_distance_m, False, True)
-        return found[1], distances
-
-
 def circle_polygon(center: tuple[float, float], radius_m: float, covering: bool) -> Polygon:
     """A 64-gon for a circle: ``covering`` -> circumscribed (contains the circle), else inscribed."""
     return Point(center).buffer(radius_m * (_CIRCUMSCRIBE if covering else 1.0), quad_segs=CIRCLE_QUAD_SEGS)
@@ -206,7 +188,8 @@ class Fence:
         self.area_effective: BaseGeometry = effective
         self._area_names = ", ".join(z.name for z in areas)
         self._area_boundary = effective.boundary
-        self._area_segments = _boundary_segments(effective)
+        self._area_segments = boundary_segments(effective)
+        self._area_halfplanes = convex_halfplanes(effective)
         self._vlos_radius_m = self.limits.vlos_max_m - hm
         shapely.prepare(self.area_local)
         shapely.prepare(self.area_effective)
@@ -236,7 +219,7 @@ class Fence:
         self.no_fly: tuple[LocalZone, ...] = self._local_zones(active, hm, vm)
         self.privacy: tuple[LocalZone, ...] = self._local_zones(list(operation.zones_of("privacy")), 0.0, 0.0)
 
-        self._nf_tree = _Index([z.effective for z in self.no_fly])
+        self._nf_tree = ZoneIndex([z.effective for z in self.no_fly])
         self._nf_effective = np.array([z.effective for z in self.no_fly], dtype=object)
         self._nf_floor_eff = np.array([z.floor_eff_m for z in self.no_fly])
         self._nf_ceiling_eff = np.array([z.ceiling_eff_m for z in self.no_fly])
@@ -245,7 +228,7 @@ class Fence:
         for z in self.no_fly:
             shapely.prepare(z.legal)
             shapely.prepare(z.effective)
-        self._pv_tree = _Index([z.legal for z in self.privacy])
+        self._pv_tree = ZoneIndex([z.legal for z in self.privacy])
         self._assess_home()
 
     def _local_zones(self, zones: list[Zone], hm: float, vm: float) -> tuple[LocalZone, ...]:
@@ -277,6 +260,10 @@ class Fence:
     @property
     def permitted(self) -> bool:
         return not self.refusals
+
+    def area_lonlat(self) -> BaseGeometry:
+        """The operation area in lon/lat degrees (e.g. for :func:`~.terrain.ground_profile`)."""
+        return self.frame.geometry_to_lonlat(self.area_local)
 
     def expired(self, now_utc: datetime) -> bool:
         """True once a permission this fence relies on has ended: recompile before going on."""
@@ -315,14 +302,17 @@ class Fence:
         """Lawfulness, margins and time to breach for one position + velocity (see module doc)."""
         limits = self.limits
         x, y, z = state.east_m, state.north_m, state.alt_agl_m
-        point = _lib.points(np.array((x, y)), _ALLOW_NAN)
+        if not math.isfinite(x + y + z + state.vel_east_mps + state.vel_north_mps + state.vel_up_mps):
+            return self._unknown_state(state)
+        point = lib.points(np.array((x, y)), ALLOW_NAN)
 
         # Horizontal margins: operation area, VLOS circle, no-fly columns (in band).
-        area_d = float(_lib.distance(self._area_boundary, point))
-        if _lib.contains_xy(self.area_effective, x, y):
-            h_margin, h_zone, h_kind = area_d, self._area_names, "operation_area"
-        else:
-            h_margin, h_zone, h_kind = -area_d, self._area_names, "operation_area"
+        area_d = inside_convex(self._area_halfplanes, x, y) if self._area_halfplanes else -1.0
+        if area_d < 0.0:  # not known to be inside: ask GEOS
+            area_d = float(lib.distance(self._area_boundary, point))
+            if not lib.contains_xy(self.area_effective, x, y):
+                area_d = -area_d
+        h_margin, h_zone, h_kind = area_d, self._area_names, "operation_area"
         pilot_d = math.hypot(x - self.pilot_local[0], y - self.pilot_local[1])
         vlos_margin = self._vlos_radius_m - pilot_d
         if vlos_margin < h_margin:
@@ -337,7 +327,7 @@ class Fence:
                 if len(near) or radius >= h_margin:
                     break
             if len(near):
-                distances = _lib.distance(self._nf_effective[near], point)
+                distances = lib.distance(self._nf_effective[near], point)
             else:
                 near, distances = self._nf_tree.nearest(point, h_margin)
             if len(near):
@@ -388,6 +378,26 @@ class Fence:
             breach_kind=breach[2] if breach else None,
             nearest_vertical=v_zone,
             distance_from_pilot_m=pilot_d,
+        )
+
+    def _unknown_state(self, state: KinematicState) -> FenceCheck:
+        """Fail closed on a NaN/infinite state: not lawful, stop now."""
+        return FenceCheck(
+            inside=False,
+            violations=(f"state not finite: {state}",),
+            nearest_zone="unknown position",
+            nearest_kind="unknown",
+            horizontal_margin_m=-math.inf,
+            vertical_margin_m=-math.inf,
+            time_to_breach_s=0.0,
+            stopping_distance_m=math.inf,
+            stopping_time_s=math.inf,
+            must_stop=True,
+            in_margin=True,
+            breach_zone="unknown position",
+            breach_kind="unknown",
+            nearest_vertical="unknown position",
+            distance_from_pilot_m=math.nan,
         )
 
     def privacy_zones_at(self, state: KinematicState) -> tuple[str, ...]:
@@ -478,13 +488,16 @@ class Fence:
             if disc >= 0:
                 consider((-b + math.sqrt(disc)) / vh2, "VLOS from pilot", "vlos")
             if area_d <= reach:
-                t_exit = _first_crossing(x, y, vx, vy, self._area_segments)
+                if self._area_halfplanes:
+                    t_exit = exit_convex(self._area_halfplanes, x, y, vx, vy)
+                else:
+                    t_exit = first_crossing(x, y, vx, vy, self._area_segments)
                 if t_exit is not None:
                     consider(t_exit, self._area_names, "operation_area")
             # Only entries earlier than the best found so far matter: shorten the ray to it.
             until = min(horizon, best[0])
             if nf_d <= math.sqrt(vh2) * until:
-                ray = _lib.linestrings(np.array(((x, y), (x + vx * until, y + vy * until))), _ALLOW_NAN)
+                ray = lib.linestrings(np.array(((x, y), (x + vx * until, y + vy * until))), ALLOW_NAN)
                 for i in self._nf_tree.intersecting(ray):
                     self._zone_entry(consider, int(i), s, ray)
         else:
@@ -495,7 +508,7 @@ class Fence:
     def _zone_entry(self, consider, i: int, s: KinematicState, ray: LineString) -> None:
         zone = self.no_fly[i]
         if self._nf_full_column[i]:
-            t = _first_crossing(s.east_m, s.north_m, s.vel_east_mps, s.vel_north_mps, self._segments(i))
+            t = first_crossing(s.east_m, s.north_m, s.vel_east_mps, s.vel_north_mps, self._segments(i))
             if t is not None:
                 consider(t, zone.zone.name, "no_fly")
             return
@@ -522,49 +535,8 @@ class Fence:
     def _segments(self, i: int) -> tuple:
         found = self._nf_segments.get(i)
         if found is None:
-            found = self._nf_segments[i] = _boundary_segments(self.no_fly[i].effective)
+            found = self._nf_segments[i] = boundary_segments(self.no_fly[i].effective)
         return found
-
-
-def _boundary_segments(geom: BaseGeometry) -> tuple:
-    """Boundary segments of every ring of a (multi)polygon, for :func:`_first_crossing`: a list of
-    (x0, y0, dx, dy) tuples for small outlines, four numpy columns for large ones."""
-    rows = []
-    for ring in shapely.get_rings(shapely.get_parts(geom)):
-        c = shapely.get_coordinates(ring)
-        rows.append(np.column_stack([c[:-1], c[1:] - c[:-1]]))
-    seg = np.concatenate(rows) if rows else np.empty((0, 4))
-    if len(seg) <= _SMALL_OUTLINE:
-        return ("list", [tuple(map(float, r)) for r in seg])
-    return ("array", tuple(np.ascontiguousarray(seg[:, k]) for k in range(4)))
-
-
-def _first_crossing(x: float, y: float, vx: float, vy: float, segments: tuple) -> float | None:
-    """Smallest t >= 0 at which (x, y) + t (vx, vy) meets a segment; None if it never does.
-    Segments parallel to the motion are skipped (sliding along an edge is not entering)."""
-    form, data = segments
-    if form == "list":
-        best = math.inf
-        for x0, y0, dx, dy in data:
-            denom = vx * dy - vy * dx
-            if denom == 0.0:
-                continue
-            wx, wy = x0 - x, y0 - y
-            t = (wx * dy - wy * dx) / denom
-            u = (wx * vy - wy * vx) / denom
-            if 0.0 <= u <= 1.0 and 0.0 <= t < best:
-                best = t
-        return best if best < math.inf else None
-    x0, y0, dx, dy = data
-    denom = vx * dy - vy * dx
-    usable = denom != 0.0
-    if not usable.all():
-        x0, y0, dx, dy, denom = x0[usable], y0[usable], dx[usable], dy[usable], denom[usable]
-    wx, wy = x0 - x, y0 - y
-    t = (wx * dy - wy * dx) / denom
-    u = (wx * vy - wy * vx) / denom
-    t = t[(u >= 0.0) & (u <= 1.0) & (t >= 0.0)]
-    return float(t.min()) if len(t) else None
 
 
 def compile_fence(

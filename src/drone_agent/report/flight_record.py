@@ -18,7 +18,7 @@ from typing import Any
 from pymavlink import mavutil
 
 from drone_agent.errors import InputError
-from drone_agent.evidence import read_flight_summary, verify_flight
+from drone_agent.evidence import FlightSummary, VerifyReport, read_flight_summary, verify_flight
 
 ZONES_FILE = "zones.geojson"
 TELEMETRY_FILE = "telemetry.tlog"
@@ -36,8 +36,8 @@ class TrackPoint:
 @dataclass(frozen=True, slots=True)
 class FlightRecord:
     flight_dir: Path
-    summary: Any  # drone_agent.evidence.FlightSummary
-    verification: Any  # drone_agent.evidence.VerifyReport
+    summary: FlightSummary
+    verification: VerifyReport
     audit: tuple[dict[str, Any], ...]
     track: tuple[TrackPoint, ...]
     zones: tuple[dict[str, Any], ...]  # GeoJSON features

@@ -41,12 +41,6 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _get(item: Any, name: str, default: Any = None) -> Any:
-    if isinstance(item, Mapping):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
 def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], hash_cols: frozenset[int] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
@@ -67,10 +61,18 @@ def _details(record: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _masked_text(meta: Mapping[str, Any]) -> str:
+    zones = meta.get("masked_zones") or []
+    text = ", ".join(str(z) for z in zones) or "none"
+    if meta.get("full_frame_masked"):
+        text += f" (whole frame masked in {meta['full_frame_masked']} frames: pose unknown)"
+    return text
+
+
 def _verdict(verification: Any) -> tuple[str, str]:
-    if not _get(verification, "intact", False):
+    if not verification.intact:
         return "bad", "TAMPERED OR UNREADABLE: do not rely on this evidence"
-    if not _get(verification, "complete", False):
+    if not verification.complete:
         return "warn", "INCOMPLETE BUT INTACT: every sealed segment verifies; the flight did not close normally"
     return "ok", "INTACT: every signature, hash and chain link verifies"
 
@@ -94,12 +96,12 @@ def _recording_rows(record: FlightRecord) -> list[list[str]]:
 def render_html(record: FlightRecord, map_png: bytes) -> str:
     summary, verification = record.summary, record.verification
     css_class, verdict = _verdict(verification)
-    problems = list(_get(verification, "problems", []) or [])
+    problems = list(verification.problems)
     track = record.track
     max_height = max((p.alt_rel_m for p in track), default=0.0)
     duration = (track[-1].time_utc_s - track[0].time_utc_s) if len(track) > 1 else 0.0
     guard = [a for a in record.audit if a["event"].startswith("guard_")]
-    segments = list(_get(summary, "segments", []) or [])
+    segments = list(summary.segments)
     markers = markers_for(record)
     marker_by_event_index = {}
     counter = 0
@@ -124,20 +126,19 @@ def render_html(record: FlightRecord, map_png: bytes) -> str:
          (dot(a["event"]) if a["event"] in MARKER_BGR else "") + _e(a["event"]), _details(a)]
         for i, a in enumerate(record.audit)]
     segment_rows = [
-        [_e(_get(s, "seq")), _e(_get(s, "start_utc")), _e(_get(s, "end_utc")), _e(_get(s, "frame_count")),
-         _e(_get(s, "trigger_id")), _e(", ".join(_get(s, "masked_zones", []) or []) or "none"),
-         _e(_get(s, "file")), _e(_get(s, "plaintext_sha256")), _e(_get(s, "ciphertext_sha256"))]
+        [_e(s.index), _e(s.start_utc), _e(s.end_utc), _e(s.frame_count), _e(s.trigger_id),
+         _e(_masked_text(s.meta)), _e(s.file), _e(s.plaintext_sha256), _e(s.ciphertext_sha256)]
         for s in segments]
     problem_html = ("<ul class='problems'>" + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul>"
                     if problems else "")
     png = base64.b64encode(map_png).decode()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Flight report {_e(_get(summary, 'flight_id'))}</title><style>{CSS}</style></head>
+<title>Flight report {_e(summary.flight_id)}</title><style>{CSS}</style></head>
 <body><main>
-<h1>Flight report: {_e(_get(summary, 'operation_name'))}</h1>
-<div class="sub">Flight <b>{_e(_get(summary, 'flight_id'))}</b> &middot; incident {_e(_get(summary, 'incident_ref') or 'none')}
-&middot; {_e(_get(summary, 'started_utc'))} to {_e(_get(summary, 'ended_utc') or 'not closed')}</div>
+<h1>Flight report: {_e(summary.operation_name)}</h1>
+<div class="sub">Flight <b>{_e(summary.flight_id)}</b> &middot; incident {_e(summary.incident_ref or 'none')}
+&middot; {_e(summary.started_utc)} to {_e(summary.ended_utc or 'not closed')}</div>
 <div class="verdict {css_class}">{_e(verdict)}</div>
 {problem_html}
 <div class="grid">{''.join(f'<div class="card"><span>{_e(k)}</span><b>{_e(v)}</b></div>' for k, v in cards)}</div>

@@ -7,5 +7,6 @@ ArduPilot SITL with the same interface (``agent_connection`` / ``gcs_connection`
 """
 
 from drone_agent.sim.process import SimulatorProcess
+from drone_agent.sim.sitl import SitlProcess
 
-__all__ = ["SimulatorProcess"]
+__all__ = ["SimulatorProcess", "SitlProcess"]

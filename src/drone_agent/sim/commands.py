@@ -1,8 +1,10 @@
 """CLI subcommands of ``drone_agent.sim`` (registered by drone_agent.cli).
 
 ``drone-agent sim --home LAT,LON,ALT [--port 5760] [--gcs-port 5762] [--udp-port N] [--speedup N]
-[--seed N] [--param NAME=VALUE ...] [--fast-boot] [--host ADDR]`` runs the simulator in the
-foreground until Ctrl-C, so ``drone-agent fly``, MAVProxy or QGroundControl can connect to it.
+[--seed N] [--param NAME=VALUE ...] [--fast-boot] [--host ADDR] [--camera WxH@FPS [--camera-port N]
+[--camera-hfov DEG] [--privacy-zones GEOJSON [--ground-truth]]]`` runs the simulator in the
+foreground until Ctrl-C, so ``drone-agent fly``, MAVProxy or QGroundControl can connect to it; with
+``--camera`` the gimbal camera is also served as an HTTP MJPEG stream.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ def _param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{text!r}: value is not a number") from exc
 
 
+def _camera(text: str) -> tuple[int, int, float]:
+    size, _, fps = text.partition("@")
+    w, _, h = size.lower().partition("x")
+    try:
+        return int(w), int(h), float(fps or 10)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT@FPS (e.g. 640x480@10)"
+                                         ) from exc
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the ``drone-agent`` parser."""
     p = sub.add_parser("sim", help="run the ArduCopter-like simulator in the foreground",
@@ -40,6 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="set an ArduPilot parameter at boot (repeatable), e.g. SIM_WIND_SPD=5")
     p.add_argument("--fast-boot", action="store_true",
                    help="compress the ~41 s start-up (EKF/GPS) to ~1 s")
+    p.add_argument("--camera", type=_camera, metavar="WxH@FPS",
+                   help="serve the gimbal camera as HTTP MJPEG, e.g. 640x480@10")
+    p.add_argument("--camera-port", type=int, default=8080, help="MJPEG HTTP port (default 8080)")
+    p.add_argument("--camera-hfov", type=float, default=78.0,
+                   help="camera horizontal field of view, degrees (default 78)")
+    p.add_argument("--privacy-zones", metavar="GEOJSON",
+                   help="privacy polygons (GeoJSON) for --ground-truth frames")
+    p.add_argument("--ground-truth", action="store_true",
+                   help="paint the privacy zones in pure magenta (255,0,255 BGR)")
     p.set_defaults(func=run)
 
 
@@ -52,14 +73,41 @@ def run(args: argparse.Namespace) -> int:
     server = SimServer(vehicle, speedup=args.speedup, host=args.host, agent_port=args.port,
                        gcs_port=args.gcs_port, udp_port=args.udp_port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    mjpeg = _start_camera(args, vehicle) if args.camera else None
     ports = server.ports
     print(f"drone-agent sim: agent tcp:{args.host}:{ports['agent']}  gcs tcp:{args.host}:"
           f"{ports['gcs']}" + (f"  udp {args.host}:{ports['udp']}" if "udp" in ports else "")
-          + f"  speedup {args.speedup:g}  (Ctrl-C to stop)", flush=True)
+          + f"  speedup {args.speedup:g}" + (f"  camera {mjpeg.url}" if mjpeg else "")
+          + "  (Ctrl-C to stop)", flush=True)
     try:
         server.serve()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+        if mjpeg is not None:
+            mjpeg.close()
     return 0
+
+
+def _start_camera(args: argparse.Namespace, vehicle):
+    from pathlib import Path
+
+    from drone_agent.errors import EnvironmentFault
+    from drone_agent.sim.camera import CameraSpec, SyntheticCamera, load_privacy_geojson
+    from drone_agent.sim.mjpeg import MjpegCameraServer, vehicle_pose
+
+    if args.ground_truth and not args.privacy_zones:
+        raise InputError("--ground-truth needs --privacy-zones", "give the GeoJSON zone file")
+    width, height, fps = args.camera
+    zones = load_privacy_geojson(Path(args.privacy_zones)) if args.privacy_zones else []
+    home = (vehicle.origin.lat_deg, vehicle.origin.lon_deg, vehicle.origin.alt_amsl_m)
+    camera = SyntheticCamera(home, CameraSpec(width, height, args.camera_hfov, fps),
+                             seed=args.seed, privacy_polygons=zones, ground_truth=args.ground_truth)
+    try:
+        server = MjpegCameraServer(camera, lambda: vehicle_pose(vehicle), args.host,
+                                   args.camera_port)
+    except OSError as exc:
+        raise EnvironmentFault(f"camera port {args.camera_port}: {exc.strerror}",
+                               "choose another --camera-port") from exc
+    return server.start()

@@ -19,9 +19,10 @@ Theory of operation
   FENCE_STATUS.breach_count; breach_type reports BOUNDARY over MAXALT over MINALT.
 * **Avoidance (approximation, documented).** With AVOID_ENABLE bit 0 (UseFence) set and the fence
   enabled, :func:`limit_velocity` removes from a commanded velocity the component that would carry
-  the vehicle closer to any fence boundary than it can stop from with the square-root controller
-  (FENCE_MARGIN kept clear, WP_ACC deceleration), sliding along the boundary as AC_Avoid's default
-  "slide" behaviour does, and limits climb below FENCE_ALT_MAX the same way. ArduPilot applies it in
+  the vehicle closer to any fence boundary than it can stop from (FENCE_MARGIN kept clear, WP_ACC
+  deceleration, distance measured from where the lagging vehicle will be one velocity-loop time
+  constant ahead), sliding along the boundary as AC_Avoid's default "slide" behaviour does, and
+  limits climb below FENCE_ALT_MAX with the square-root controller. ArduPilot applies it in
   GUIDED, LOITER and the other position modes; so does the simulator. It is not AC_Avoid's exact
   geometry (no AVOID_DIST_MAX back-away, no proximity sensors).
 """
@@ -312,21 +313,38 @@ def _boundaries(n: float, e: float, cfg: FenceConfig, zones: Zones
     return out
 
 
+def max_speed_towards(dist_m: float, accel_mps2: float, lag_s: float) -> float:
+    """Largest speed from which the vehicle stops within ``dist_m``: v²/2a + v·lag = d."""
+    if dist_m <= 0.0:
+        return 0.0
+    return accel_mps2 * (-lag_s + math.sqrt(lag_s * lag_s + 2.0 * dist_m / accel_mps2))
+
+
 def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float], vel_up: float,
-                   cfg: FenceConfig, zones: Zones, accel_mps2: float, accel_z_mps2: float
+                   cfg: FenceConfig, zones: Zones, accel_mps2: float, accel_z_mps2: float,
+                   actual_ne: tuple[float, float] = (0.0, 0.0), lag_s: float = 0.0
                    ) -> tuple[tuple[float, float], float, bool]:
-    """AC_Avoid-like slide: limit the velocity towards each boundary; returns (ne, up, limited)."""
+    """AC_Avoid-like slide: limit the velocity towards each boundary; returns (ne, up, limited).
+
+    The distance to each boundary is measured from where the vehicle will be after ``lag_s`` at its
+    actual velocity ``actual_ne`` (the velocity loop's response time), so the stop is planned early
+    enough for a lagging vehicle. Two passes over the boundaries let the limits of two edges meeting
+    at a corner both hold.
+    """
     vn, ve = vel_ne
     limited = False
-    for un, ue, dist in _boundaries(n, e, cfg, zones):
-        toward = vn * un + ve * ue
-        if toward <= 0.0:
-            continue
-        max_toward = max(0.0, sqrt_controller(max(0.0, dist - cfg.margin_m), 1.0, accel_mps2))
-        if toward > max_toward:
-            vn -= (toward - max_toward) * un
-            ve -= (toward - max_toward) * ue
-            limited = True
+    boundaries = _boundaries(n, e, cfg, zones)
+    for _ in range(2):
+        for un, ue, dist in boundaries:
+            toward = vn * un + ve * ue
+            if toward <= 0.0:
+                continue
+            ahead = max(0.0, actual_ne[0] * un + actual_ne[1] * ue) * lag_s
+            max_toward = max_speed_towards(dist - cfg.margin_m - ahead, accel_mps2, 0.0)
+            if toward > max_toward:
+                vn -= (toward - max_toward) * un
+                ve -= (toward - max_toward) * ue
+                limited = True
     if cfg.types & TYPE_ALT_MAX and vel_up > 0.0:
         max_up = max(0.0, sqrt_controller(cfg.alt_max_m - cfg.margin_m - alt_m, 1.0, accel_z_mps2))
         if vel_up > max_up:

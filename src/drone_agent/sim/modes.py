@@ -13,7 +13,8 @@ parameters and its own targets; :func:`demand_for` turns the current mode state 
   climbed at the 3 m/s asked for).
 * LOITER: holds the stopping point it entered at. ALT_HOLD and STABILIZE (no RC sticks in the
   simulator: a stick-neutral pilot) hold altitude and let the horizontal velocity die away.
-* BRAKE: decelerates at BRAKE_MODE_DECEL_RATE (7.5 m/s²), holds altitude, then holds position.
+* BRAKE: after a 0.2 s entry delay (fitted), decelerates at BRAKE_MODE_DECEL_RATE (7.5 m/s²) limit
+  through the velocity loop (time constant fitted), holds altitude, then holds position.
 * RTL: climbs to max(RTL_ALT_M, current) (capped at FENCE_ALT_MAX when the altitude fence is on),
   flies home at RTL_SPEED_MS or WP_SPD, waits RTL_LOIT_TIME, then lands like LAND.
 * LAND: holds position and descends at LAND_SPD_HIGH_MS (or WP_SPD_DN), slowing with the sqrt
@@ -40,6 +41,7 @@ HORIZ_TAU_S = 1.4  # velocity-loop time constant fitted to the SITL 10 m/s trace
 BRAKE_TAU_S = 1.2  # fitted to the SITL BRAKE trace (19.4 m / 5.2 s from 10 m/s)
 VERT_TAU_S = 0.5
 BRAKE_DECEL_MPS2 = 7.5  # ArduCopter BRAKE_MODE_DECEL_RATE 750 cm/s/s
+BRAKE_ENTRY_DELAY_S = 0.2  # fitted with BRAKE_TAU_S to the SITL BRAKE trace
 TAKEOFF_SPOOL_S = 2.6  # arm -> leaving the ground in the SITL take-off trace
 GUIDED_VEL_TIMEOUT_S = 3.0
 LAND_DISARM_S = 2.0  # touchdown -> "Disarming motors" in the SITL traces
@@ -125,6 +127,8 @@ def demand_for(state: ModeState, body: Body, params: ParamStore, now_s: float,
     if mode == BRAKE:
         brake = AxisLimits(hl.speed_up_mps, 0.0, BRAKE_DECEL_MPS2, hl.jerk_mps3, BRAKE_TAU_S,
                            hl.pos_p)
+        if now_s - state.stage_time_s < BRAKE_ENTRY_DELAY_S:  # the airframe is still tilting back
+            return Demand(brake, vl, vel_ne_mps=(body.vn_mps, body.ve_mps), pos_up_m=state.hold_up_m)
         if state.hold_ne is None and body.ground_speed_mps < 0.1:
             state.hold_ne = (body.north_m, body.east_m)
         if state.hold_ne is None:

@@ -217,7 +217,8 @@ class Vehicle:
         vel_ne, vel_up, limited = fz.limit_velocity(
             self.body.north_m, self.body.east_m, self.body.up_m, demand.vel_ne_mps,
             demand.vel_up_mps if demand.vel_up_mps is not None else 0.0, cfg, self.fence_zones,
-            self.params["WP_ACC"], self.params["WP_ACC_Z"])
+            self.params["WP_ACC"], self.params["WP_ACC_Z"],
+            (self.body.vn_mps, self.body.ve_mps), md.HORIZ_TAU_S)
         self.avoid_limited = limited
         if not limited:
             return demand
@@ -408,6 +409,17 @@ class Vehicle:
         if cmd == M.MAV_CMD_NAV_RETURN_TO_LAUNCH:
             ok, _ = self.request_mode(md.RTL)
             return [self._ack(link, msg, cmd, M.MAV_RESULT_ACCEPTED if ok else M.MAV_RESULT_FAILED)]
+        if cmd == M.MAV_CMD_DO_REPOSITION:
+            if not self.armed or self.body.on_ground:
+                return [self._ack(link, msg, cmd, M.MAV_RESULT_FAILED)]
+            if self.mode.mode != md.GUIDED:
+                self._set_mode(md.GUIDED)
+            lat, lon = (p[4] * 1e-7, p[5] * 1e-7) if frame is not None else (p[4], p[5])
+            if p[0] > 0:
+                self.mode.guided_speed_mps = p[0]
+            n, e = self.origin.to_ne(lat, lon)
+            self._set_guided_position(n, e, self._target_up(frame, p[6], n, e))
+            return [self._ack(link, msg, cmd, M.MAV_RESULT_ACCEPTED)]
         if cmd == M.MAV_CMD_DO_CHANGE_SPEED:
             if p[1] > 0:
                 self.mode.guided_speed_mps = p[1]
@@ -498,19 +510,19 @@ class Vehicle:
         mask = msg.type_mask
         if not mask & 0b111:
             n, e = self.origin.to_ne(msg.lat_int * 1e-7, msg.lon_int * 1e-7)
-            frame = msg.coordinate_frame
-            if frame in (mavlink.MAV_FRAME_GLOBAL_INT, mavlink.MAV_FRAME_GLOBAL):
-                up = msg.alt - self.origin.alt_amsl_m
-            elif frame in (mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT,
-                           mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT):
-                up = msg.alt + self.ground_up_m(n, e)
-            else:
-                up = msg.alt + (self.home.alt_amsl_m - self.origin.alt_amsl_m)
-            self._set_guided_position(n, e, up)
+            self._set_guided_position(n, e, self._target_up(msg.coordinate_frame, msg.alt, n, e))
         elif not mask & 0b111000:
             self._set_guided_velocity(msg.vx, msg.vy, -msg.vz)
         self._guided_yaw(mask, msg.yaw)
         return []
+
+    def _target_up(self, frame: int | None, alt_m: float, n: float, e: float) -> float:
+        """Height above the origin of an altitude given in a MAV_FRAME (None: relative to home)."""
+        if frame in (mavlink.MAV_FRAME_GLOBAL_INT, mavlink.MAV_FRAME_GLOBAL):
+            return alt_m - self.origin.alt_amsl_m
+        if frame in (mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT, mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT):
+            return alt_m + self.ground_up_m(n, e)
+        return alt_m + (self.home.alt_amsl_m - self.origin.alt_amsl_m)
 
     def _set_guided_position(self, n: float, e: float, up: float) -> None:
         st = self.mode

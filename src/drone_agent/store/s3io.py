@@ -52,7 +52,7 @@ def make_client(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        return boto3.Session(botocore_session=session).client(
+        client = boto3.Session(botocore_session=session).client(
             "s3", endpoint_url=cfg.endpoint, region_name=cfg.region or None, config=config
         )
     except ProfileNotFound as exc:
@@ -60,6 +60,16 @@ def make_client(
             f"{cfg.describe()}: AWS profile '{cfg.aws_profile}' not found",
             "fix 'aws_profile' / 'credentials_file' in the store config or AWS_PROFILE",
         ) from exc
+    client.meta.events.register("before-sign.s3", _no_expect_continue)
+    return client
+
+
+def _no_expect_continue(request: Any, **_: Any) -> None:
+    """Drop ``Expect: 100-continue`` (botocore adds it to bodies over 1 MB). With parallel part
+    uploads to SeaweedFS, urllib3 now and then parses the interim 100 response as the final one
+    and then waits for the read timeout; without the header the body simply follows."""
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
 
 
 def error_code(exc: ClientError) -> str:

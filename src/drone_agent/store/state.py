@@ -88,6 +88,27 @@ class FlightState:
         with self._lock:
             return self.files.setdefault(relpath, {})
 
+    def reset_file(self, relpath: str, **fields: Any) -> None:
+        """Forget what was known about ``relpath`` and start again from ``fields``."""
+        with self._lock:
+            self.files[relpath] = dict(fields)
+            self.save()
+
+    def update_file(self, relpath: str, *, drop: tuple[str, ...] = (), **fields: Any) -> None:
+        """Set ``fields`` (and remove ``drop``) in the record of ``relpath``, durably."""
+        with self._lock:
+            record = self.files.setdefault(relpath, {})
+            record.update(fields)
+            for key in drop:
+                record.pop(key, None)
+            self.save()
+
+    def add_event(self, event: str) -> None:
+        """Remember that ``event`` was appended to the flight's audit log."""
+        with self._lock:
+            self.events.append(event)
+            self.save()
+
     def record_part(self, relpath: str, part_number: int, etag: str) -> None:
         """Remember (durably) that the store acknowledged ``part_number`` of ``relpath``."""
         with self._lock:

@@ -93,6 +93,22 @@ def stat_matches(digest: FileDigest, stat: ObjectStat) -> bool:
     return stat.checksum_sha256 == digest.expected_checksum
 
 
+def _in_parallel(jobs: list[Callable[[], None]], workers: int) -> None:
+    """Run ``jobs`` on up to ``workers`` threads; on the first failure cancel what has not
+    started, wait for what has, and re-raise it."""
+    if len(jobs) <= 1 or workers == 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise failed[0].exception()  # type: ignore[misc]
+
+
 def _is(exc: BaseException, *codes: str) -> bool:
     return isinstance(exc, ClientError) and (
         error_code(exc) in codes or str(http_status(exc)) in codes
@@ -211,10 +227,14 @@ class Uploader:
                 )
             state.data.update(target=self.cfg.target, store=self.cfg.name, files={}, events=[])
             state.set_status("queued")
+        if state.status == "deleting":  # verified earlier; the local deletion was interrupted
+            digests = self._digests_from_state(state, flight_dir)
+            self.progress.note(f"{state.flight_id}: finishing the deletion of the local copy")
+            self._delete_local(flight_dir, state, digests)
+            return self._result(state, "", digests, started, deleted=True)
         if not flight_dir.is_dir():
             raise InputError(f"flight folder {flight_dir} not found", "pass an existing flight folder")
-        if state.status != "deleting":
-            self._verify_locally(flight_dir)
+        self._verify_locally(flight_dir)
         flight = self._summarize(flight_dir)
         prefix = plan.flight_prefix(self.cfg.prefix, flight)
         self.check_bucket()
@@ -222,18 +242,18 @@ class Uploader:
         data_paths = [r for r in relpaths if r != plan.AUDIT_FILE]
         total = sum((flight_dir / r).stat().st_size for r in relpaths)
         self.progress.flight_started(state.flight_id, len(relpaths), total)
-        if state.status == "deleting":
-            digests = self._digests_from_state(state, flight_dir)
-        else:
-            state.set_status("uploading", last_error=None)
+        state.set_status("uploading", last_error=None)
+        try:
             try:
                 digests = self._upload_and_verify(flight_dir, flight, state, data_paths)
                 digests += self._record_and_upload_audit(flight_dir, flight, state, digests)
-            except DroneAgentError as exc:
-                state.data["last_error"] = exc.one_line()
-                state.save()
-                self.progress.flight_finished(state.flight_id, f"stopped: {exc.one_line()}")
-                raise
+            except OSError as exc:
+                raise translate(exc, self.cfg, f"reading {exc.filename or flight_dir}") from exc
+        except DroneAgentError as exc:
+            state.data["last_error"] = exc.one_line()
+            state.save()
+            self.progress.flight_finished(state.flight_id, f"stopped: {exc.one_line()}")
+            raise
         deleted = False
         if self.cfg.delete_local == "after_verified":
             self._delete_local(flight_dir, state, digests)
@@ -288,24 +308,34 @@ class Uploader:
         return digest
 
     def _upload_and_verify(
-        self, flight_dir: Path, flight: FlightInfo, state: FlightState, relpaths: Iterable[str]
+        self, flight_dir: Path, flight: FlightInfo, state: FlightState, relpaths: list[str]
     ) -> list[FileDigest]:
-        digests = []
-        for relpath in relpaths:
+        """Send every file not yet in the store (small files several at a time, large ones one
+        after another with their parts in parallel), then read every object back."""
+        digests: dict[str, FileDigest] = {}
+
+        def job(relpath: str) -> None:
             st = state.file(relpath)
             key = plan.object_key(self.cfg.prefix, flight, relpath)
             digest = self._hash(flight_dir, relpath, st)
             if st.get("sha256") != digest.sha256_hex or st.get("key") != key:
                 if st.get("upload_id"):
                     self._abort(key, st["upload_id"])
-                st.clear()
-                st.update(key=key, sha256=digest.sha256_hex, size=digest.size_bytes, uploaded=False)
-                state.save()
+                state.reset_file(relpath, key=key, sha256=digest.sha256_hex,
+                                 size=digest.size_bytes, uploaded=False)
             self._send(flight_dir, flight, state, digest, key, write_once=True)
-            digests.append(digest)
-        for digest in digests:
+            digests[relpath] = digest
+
+        threshold = self.cfg.multipart_threshold_bytes
+        large = [r for r in relpaths if (flight_dir / r).stat().st_size >= threshold]
+        small = [r for r in relpaths if r not in large]
+        _in_parallel([lambda r=r: job(r) for r in small], self.cfg.part_concurrency)
+        for relpath in large:
+            job(relpath)
+        ordered = [digests[r] for r in relpaths]
+        for digest in ordered:
             self._read_back(digest, state.file(digest.relpath)["key"])
-        return digests
+        return ordered
 
     def _read_back(self, digest: FileDigest, key: str) -> ObjectStat:
         stat = self.stat(key)
@@ -358,8 +388,7 @@ class Uploader:
                             "report to the evidence officer (flight id clash or altered file)",
                         )
                 else:
-                    st.update(uploaded=True, version_id=existing.version_id)
-                    state.save()
+                    state.update_file(digest.relpath, uploaded=True, version_id=existing.version_id)
                     self.progress.advanced(digest.relpath, digest.size_bytes)
                     self.progress.file_finished(digest.relpath, "already in the store")
                     return
@@ -407,9 +436,7 @@ class Uploader:
             resp = self._settle_existing(flight_dir, digest, key)
         except Exception as exc:
             raise self._send_error(exc, key) from exc
-        st = state.file(digest.relpath)
-        st.update(uploaded=True, version_id=(resp or {}).get("VersionId"))
-        state.save()
+        state.update_file(digest.relpath, uploaded=True, version_id=(resp or {}).get("VersionId"))
         self._count(digest.size_bytes, 1)
         self.progress.advanced(digest.relpath, digest.size_bytes)
         return "uploaded"
@@ -509,17 +536,17 @@ class Uploader:
                 ),
             )
             upload_id = resp["UploadId"]
-            st.update(upload_id=upload_id, part_size=digest.part_size_bytes, parts={})
-            state.save()
-        st["parts"] = {str(n): etag for n, etag in recorded.items()}
+        state.update_file(digest.relpath, upload_id=upload_id, part_size=digest.part_size_bytes,
+                          parts={str(n): etag for n, etag in recorded.items()})
         for n in recorded:
             self.progress.advanced(digest.relpath, digest.part_range(n)[1])
         todo = [n for n in range(1, len(digest.part_sha256) + 1) if n not in recorded]
         self._send_parts(flight_dir, state, digest, key, upload_id, todo)
+        etags = state.file(digest.relpath)["parts"]
         parts = [
             {
                 "PartNumber": n,
-                "ETag": st["parts"][str(n)],
+                "ETag": etags[str(n)],
                 "ChecksumSHA256": base64.b64encode(digest.part_sha256[n - 1]).decode(),
             }
             for n in range(1, len(digest.part_sha256) + 1)
@@ -547,18 +574,14 @@ class Uploader:
     def _finish_multipart(
         self, state: FlightState, digest: FileDigest, version_id: str | None, outcome: str
     ) -> str:
-        st = state.file(digest.relpath)
-        st.update(uploaded=True, version_id=version_id)
-        st.pop("upload_id", None)
-        st.pop("parts", None)
-        state.save()
+        state.update_file(digest.relpath, drop=("upload_id", "parts"), uploaded=True,
+                          version_id=version_id)
         return outcome
 
     def _send_parts(
         self, flight_dir: Path, state: FlightState, digest: FileDigest, key: str,
         upload_id: str, todo: list[int],
     ) -> None:
-        st = state.file(digest.relpath)
         path = flight_dir / digest.relpath
 
         def send(n: int) -> None:
@@ -580,15 +603,7 @@ class Uploader:
             self._count(length)
             self.progress.advanced(digest.relpath, length)
 
-        if not todo:
-            return
-        with ThreadPoolExecutor(max_workers=self.cfg.part_concurrency) as pool:
-            futures = [pool.submit(send, n) for n in todo]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise failed[0].exception()  # type: ignore[misc]
+        _in_parallel([lambda n=n: send(n) for n in todo], self.cfg.part_concurrency)
 
     # -- audit log, deletion -------------------------------------------------------------------
     def _record_and_upload_audit(
@@ -609,16 +624,14 @@ class Uploader:
                     bucket=self.cfg.bucket, key_prefix=plan.flight_prefix(self.cfg.prefix, flight),
                     objects=objects, verified="size and SHA-256 read back from the store",
                 )
-                state.events.append("upload")
-                state.save()
+                state.add_event("upload")
             if deleting and "local_delete" not in state.events:
                 self._check_unchanged(flight_dir, digests)
                 append(
                     "local_delete", reason="after_verified", store=self.cfg.name,
                     bucket=self.cfg.bucket, files=[d.relpath for d in digests] + [plan.AUDIT_FILE],
                 )
-                state.events.append("local_delete")
-                state.save()
+                state.add_event("local_delete")
         audit_path = flight_dir / plan.AUDIT_FILE
         if not audit_path.exists():
             return []
@@ -626,9 +639,8 @@ class Uploader:
         key = plan.object_key(self.cfg.prefix, flight, plan.AUDIT_FILE)
         digest = plan.hash_file(audit_path, plan.AUDIT_FILE, 0)
         if st.get("sha256") != digest.sha256_hex:
-            st.clear()
-            st.update(key=key, sha256=digest.sha256_hex, size=digest.size_bytes, uploaded=False)
-            state.save()
+            state.reset_file(plan.AUDIT_FILE, key=key, sha256=digest.sha256_hex,
+                             size=digest.size_bytes, uploaded=False)
         self._send(flight_dir, flight, state, digest, key, write_once=False)
         self._read_back(digest, key)
         return [digest]
@@ -669,6 +681,9 @@ class Uploader:
                     f"cannot delete {flight_dir / digest.relpath}: {exc.strerror}",
                     "fix the permissions and re-run 'drone-agent upload'",
                 ) from exc
+        if not flight_dir.exists():
+            state.set_status("deleted")
+            return
         for folder in sorted(
             (p for p in flight_dir.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
         ):

@@ -39,10 +39,13 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("speed_mps", [5.0, 10.0, 15.0])
 def test_stopped_before_the_inclusion_boundary(tmp_path: Path, keys: Path, speed_mps: float) -> None:
-    result = run_boundary_scenario(simulator, tmp_path, keys, speed_mps=speed_mps)
+    land = speed_mps == 5.0  # one flight goes on to land: fly must end by itself when disarmed
+    fight = speed_mps == 15.0  # one client switches back to GUIDED after the stop and pushes on
+    result = run_boundary_scenario(simulator, tmp_path, keys, speed_mps=speed_mps, land_after=land,
+                                   fight_back=fight)
     assert result.excursion_m == 0.0, result.as_record()
     assert result.effective_excursion_m == 0.0, result.as_record()  # even the safety margin held
-    assert result.agent.stops >= 1 and result.stopped_by == "BRAKE"
+    assert result.agent.stops >= (2 if fight else 1) and result.stopped_by == "BRAKE"
     assert any(r.action == "stop" for r in result.agent.reactions)
     report = verify_flight(result.agent.flight_dir)
     assert report.intact, report.problems
@@ -50,6 +53,8 @@ def test_stopped_before_the_inclusion_boundary(tmp_path: Path, keys: Path, speed
     events = [json.loads(line)["event"] for line in lines]
     for event in ("fence_upload", "fence_readback", "preflight_gate", "arm", "guard_stop"):
         assert event in events
+    assert ("landed_disarmed" if land else "guard_end") in events
+    assert events.count("link_up") == 1 and events[-1] == "flight_closed"
     assert (result.agent.flight_dir / "telemetry.tlog").stat().st_size > 10_000
 
 
@@ -165,7 +170,7 @@ def test_fly_refuses_outside_the_operation_area(tmp_path: Path, keys: Path, sim:
 def test_flight_controller_refuses_to_arm_outside_the_uploaded_area() -> None:
     """The simulator's ArduCopter-like fence pre-arm check refuses with the uploaded config."""
     refusal = prearm_refusal_outside_area(simulator, timeout_s=60.0)
-    assert refusal.startswith("MAV_CMD_COMPONENT_ARM_DISARM failed")
+    assert refusal.startswith("MAV_CMD_COMPONENT_ARM_DISARM failed") and "breaching" in refusal
 
 
 def test_ctrl_c_leaves_the_vehicle_under_its_own_fence(tmp_path: Path, keys: Path, zones: Path,

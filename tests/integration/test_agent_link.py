@@ -103,7 +103,7 @@ def open_link(peer: PeerThread, tlog: io.BytesIO | None = None) -> Link:
     return Link(transport, Codec(254, 191), monitor=LinkMonitor(timeout_s=1.0), tlog=tlog)
 
 
-def test_identify_command_and_fence_round_trip(peer: PeerThread) -> None:
+def test_identify_command_and_fence_round_trip(peer: PeerThread, tmp_path) -> None:  # noqa: ANN001
     tlog = io.BytesIO()
     link = open_link(peer, tlog)
     try:
@@ -120,22 +120,14 @@ def test_identify_command_and_fence_round_trip(peer: PeerThread) -> None:
         link.close()
     beats = [m for m in peer.vehicle.received if m.get_type() == "HEARTBEAT"]
     assert len(beats) >= 2 and beats[0].type == mavlink.MAV_TYPE_ONBOARD_CONTROLLER
-    path = io.BytesIO(tlog.getvalue())
+    path = tmp_path / "telemetry.tlog"
+    path.write_bytes(tlog.getvalue())
     kinds = {"agent": set(), "vehicle": set()}
-    log = mavutil.mavlink_connection(_write_tmp(path), dialect="ardupilotmega")
+    log = mavutil.mavlink_connection(str(path), dialect="ardupilotmega")
     while (msg := log.recv_match()) is not None:
         kinds["agent" if msg.get_srcSystem() == 254 else "vehicle"].add(msg.get_type())
     assert {"HEARTBEAT", "COMMAND_LONG", "MISSION_COUNT", "MISSION_ITEM_INT"} <= kinds["agent"]
     assert {"HEARTBEAT", "COMMAND_ACK", "MISSION_ACK", "GLOBAL_POSITION_INT"} <= kinds["vehicle"]
-
-
-def _write_tmp(buffer: io.BytesIO) -> str:
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile(suffix=".tlog", delete=False)  # noqa: SIM115
-    handle.write(buffer.getvalue())
-    handle.close()
-    return handle.name
 
 
 def test_link_loss_and_recovery_are_reported(peer: PeerThread) -> None:

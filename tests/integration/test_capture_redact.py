@@ -147,6 +147,9 @@ def test_redact_input_errors(flight, capsys: pytest.CaptureFixture[str]) -> None
     (d / "camera.toml").write_text("[camera]\nwidth_px = 320\n")
     assert main(_args(d, 2.0)) == 2
     assert "height_px are required" in capsys.readouterr().err
+    (d / "camera.toml").write_text("[camera]\nwidth_px = 640\nheight_px = 480\nhfov_deg = 70.0\n")
+    assert main(_args(d, 2.0)) == 2
+    assert "frames are 320x240 but the camera file says 640x480" in capsys.readouterr().err
     (d / "camera.toml").write_text(
         "[camera]\nwidth_px = 320\nheight_px = 240\nhfov_deg = 70.0\nmask_outside_area = true\n"
     )

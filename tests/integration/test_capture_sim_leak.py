@@ -65,6 +65,15 @@ def _command(m, cmd: int, *p: float, target: int = 1, timeout_s: float = 20.0) -
     raise AssertionError(f"command {cmd} not accepted (last result {result})")
 
 
+def _wait_for_altitude(link, alt_m: float, timeout_s: float = 60.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        msg = link.recv_match(type="GLOBAL_POSITION_INT", blocking=True, timeout=1)
+        if msg is not None and msg.relative_alt >= alt_m * 1000:
+            return
+    raise AssertionError(f"the simulated vehicle did not climb to {alt_m} m")
+
+
 class NoisyTelemetry:
     """Feeds the PoseTrack from the agent link, adding attitude noise within the budget."""
 
@@ -139,6 +148,7 @@ def test_simulator_ground_truth_never_leaks() -> None:
             _command(link, 400, 1)
             _command(link, 176, 1, 4)  # like ArduPilot, a mode set before "Ready" does not stick
             _command(link, 22, 0, 0, 0, 0, 0, 0, 20)
+            _wait_for_altitude(link, 15.0)
             telemetry = NoisyTelemetry(link, track, seed=11)
             with SimFrameSource(sim.gcs_connection, sim_camera) as sim_source:
                 frames = iter(SimCameraSource(sim_source.frames()))

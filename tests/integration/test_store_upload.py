@@ -21,7 +21,10 @@ from botocore.exceptions import ClientError
 from drone_agent.cli import main
 from drone_agent.errors import EnvironmentFault, IntegrityError
 from drone_agent.evidence import DeviceKey, EvidenceIdentity, FlightVault, verify_flight
-from drone_agent.store import EmbeddedStore, Retry, StateDir, StoreConfig, Uploader, make_client
+from drone_agent.store import (
+    EmbeddedStore, Retry, StateDir, StoreConfig, Uploader, enqueue_flight, init_bucket,
+    make_client, mark_evidential,
+)
 from drone_agent.store import state as state_mod
 from drone_agent.store.testing import CutProxy, JsonlAudit, accept_all, make_flight, summary_for
 from drone_agent.store.testing import FakeReport
@@ -358,3 +361,66 @@ def test_cli_disk_full_then_resume(store: EmbeddedStore, tmp_path: Path,
     assert not flight.exists()
     versions = _versions(store, "full/")
     assert all(len(v) == 1 for k, v in versions.items() if not k.endswith("audit.jsonl"))
+
+
+def test_interrupted_local_deletion_finishes_on_rerun(
+    store: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {"manifest.jsonl": b"m" * 100, "segments/000001.mp4.age": b"s" * 1000,
+             "segments/000002.mp4.age": b"t" * 1000}
+    flight = make_flight(tmp_path / "out", "20261124T101500Z-00000006", files)
+    cfg = _cfg(store, "t6", delete_local="after_verified")
+    real_unlink = Path.unlink
+    calls = {"n": 0}
+
+    def flaky_unlink(self: Path, missing_ok: bool = False) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", flaky_unlink)
+    with pytest.raises(EnvironmentFault, match="cannot delete"):
+        _uploader(cfg, tmp_path).upload_flight(flight)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert StateDir(tmp_path / "state").load(flight.name).status == "deleting"  # type: ignore[union-attr]
+    assert not (flight / "manifest.jsonl").exists() and (flight / "audit.jsonl").exists()
+    result = _uploader(cfg, tmp_path, verify=lambda d: FakeReport(False, ["manifest missing"]))
+    assert result.upload_flight(flight).status == "deleted" and not flight.exists()
+
+
+def test_queue_survives_restart_and_upload_all_carries_on(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
+    flights = [make_flight(tmp_path / "out", f"20261124T1115{i:02d}Z-0000000{i}",
+                           {"manifest.jsonl": bytes([i]) * 50}) for i in range(3)]
+    for flight in flights:  # the agent, after each landing
+        enqueue_flight(flight, tmp_path / "state")
+    bad = flights[1].name
+
+    def verify(flight_dir: Path) -> FakeReport:
+        return FakeReport(flight_dir.name != bad, ["audit.jsonl line 3: altered"])
+
+    up = _uploader(_cfg(store, "t7"), tmp_path, verify=verify)  # a new process: state from disk
+    results, errors = up.upload_all()
+    assert sorted(r.flight_id for r in results) == sorted(f.name for f in flights if f.name != bad)
+    assert [(fid, type(e)) for fid, e in errors] == [(bad, IntegrityError)]
+    assert [s.flight_id for s in StateDir(tmp_path / "state").pending()] == [bad]
+
+
+def test_bucket_without_object_lock_is_reported_and_marking_still_tags(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
+    cfg = _cfg(store, "nl", bucket="no-lock-bucket")
+    caps = {c.name: c for c in init_bucket(make_client(cfg), cfg, object_lock=False)}
+    assert caps["bucket"].detail == "'no-lock-bucket' created"
+    assert caps["versioning"].supported and caps["lifecycle expiry"].supported
+    assert not caps["object lock"].supported and "no legal hold" in caps["object lock"].detail
+    assert not caps["legal hold"].supported
+    flight = make_flight(tmp_path / "out", "20261124T121500Z-0000000a",
+                         {"segments/000001.mp4.age": b"x" * 100})
+    _uploader(cfg, tmp_path).upload_flight(flight)
+    marked = mark_evidential(make_client(cfg), cfg, flight.name, ["000001"], by="DC 1", reason="r")
+    assert not marked.legal_hold and len(marked.keys) == 2  # the segment and the audit log
+    tags = store.client().get_object_tagging(Bucket="no-lock-bucket", Key=marked.keys[1])
+    assert {"Key": "evidential", "Value": "yes"} in tags["TagSet"]

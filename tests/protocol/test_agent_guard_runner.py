@@ -56,9 +56,10 @@ def test_warn_then_stop_sent_immediately_and_audited(rig) -> None:  # noqa: ANN0
     position(1.0, 30.0, 10.0)  # 115 m from the effective boundary: 11.5 s away
     assert sent == []
     position(1.1, 80.0, 10.0)
-    assert sent[-1].get_type() == "STATUSTEXT" and b"breach in" in sent[-1].text.encode()
+    assert sent[-1].get_type() == "STATUSTEXT" and sent[-1].text == "Agent: Test area breach in 6s"
     position(1.2, 112.0, 10.0)
-    command = sent[-1]
+    command, announce = sent[-2], sent[-1]
+    assert announce.text == "Agent BRAKE: near Test area" and announce.severity == 2
     assert command.get_type() == "COMMAND_LONG" and (command.command, command.param2) == (176, 17.0)
     events = [e for e, _ in audit]
     assert events == ["guard_warn", "guard_stop"]
@@ -72,7 +73,7 @@ def test_warn_then_stop_sent_immediately_and_audited(rig) -> None:  # noqa: ANN0
 def test_refused_brake_falls_back_to_loiter(rig) -> None:  # noqa: ANN001
     runner, tracker, sent, audit, position, clock, _ = rig
     position(1.0, 112.0, 10.0)
-    assert sent[-1].param2 == 17.0
+    assert sent[-2].param2 == 17.0
     ack = from_vehicle(mavlink.MAVLink_command_ack_message(176, mavlink.MAV_RESULT_DENIED, 0, 0, 254, 191))
     runner.receive(ack, 1.05)
     clock.jump_to(1.5)

@@ -52,6 +52,19 @@ def test_unsigned_telemetry_still_accepted_when_keyed() -> None:
     agent = Codec(254, 191, KEY)
     position = mavlink.MAVLink_global_position_int_message(1, 2, 3, 4, 5, 6, 7, 8, 9)
     assert agent.feed(Codec(1, 1).encode(position, NOW), NOW)[0].lat == 2
+    item = mavlink.MAVLink_mission_item_int_message(254, 191, 0, 0, 5001, 0, 0, 3, 0, 0, 0, 1, 2, 0, 1)
+    assert agent.feed(Codec(1, 1).encode(item, NOW), NOW)[0].command == 5001  # read-back data
+
+
+@pytest.mark.parametrize("message", [
+    mavlink.MAVLink_set_mode_message(1, 1, 4),
+    mavlink.MAVLink_param_set_message(1, 100, b"CAM_MODE", 1.0, 9),
+    mavlink.MAVLink_command_int_message(1, 100, 0, 2500, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+])
+def test_every_protected_kind_needs_a_signature(message: mavlink.MAVLink_message) -> None:
+    agent = Codec(1, 100, KEY)
+    assert agent.feed(Codec(255, 190).encode(message, NOW), NOW) == []
+    assert len(agent.feed(Codec(255, 190, KEY).encode(message, NOW), NOW)) == 1
 
 
 def test_signed_session_against_signed_vehicle() -> None:

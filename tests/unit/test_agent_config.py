@@ -81,3 +81,12 @@ def test_fly_bad_signing_key(capsys: pytest.CaptureFixture[str], zones: Path, tm
     code, err = run_cli(capsys, "fly", "--zones", str(zones), "--connect", "tcp:127.0.0.1:5760",
                         "--signing-key", str(key))
     assert code == 2 and "expected 32 raw bytes or 64 hex digits" in err
+
+
+def test_fly_sysid_zero_is_refused_not_ignored(capsys: pytest.CaptureFixture[str], zones: Path,
+                                               tmp_path: Path) -> None:
+    assert main(["keys", "init", "--dir", str(tmp_path / "k"), "--demo-evidence-key"]) == 0
+    capsys.readouterr()
+    code, err = run_cli(capsys, "fly", "--zones", str(zones), "--connect", "tcp:127.0.0.1:9",
+                        "--keys", str(tmp_path / "k"), "--out", str(tmp_path / "f"), "--sysid", "0")
+    assert code == 2 and "MAVLink ids 0/191 out of range" in err

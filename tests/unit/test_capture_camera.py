@@ -131,6 +131,10 @@ def test_pose_sample_ignores_other_messages_and_nan_quaternions() -> None:
     nan = float("nan")
     msg = mav.gimbal_device_attitude_status_encode(1, 1, 10, 0, [nan, 0, 0, 0], 0, 0, 0, 0)
     assert pose_sample(msg) is None
+    msg = mav.gimbal_device_attitude_status_encode(1, 1, 10, 0, [0, 0, 0, 0], 0, 0, 0, 0)
+    assert pose_sample(msg) is None
+    no_fix = mav.global_position_int_encode(10, 0, 0, 0, 0, 0, 0, 0, 0)
+    assert pose_sample(no_fix) is None  # ArduPilot before the EKF origin
 
 
 def test_slerp_midpoint() -> None:

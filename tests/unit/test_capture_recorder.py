@@ -112,6 +112,17 @@ def test_segments_are_complete_playable_files_with_metadata() -> None:
     assert first["pose"]["camera_pitch_deg"] == [-90.0, -90.0]
 
 
+def test_sync_hands_on_a_stopped_recording_at_once() -> None:
+    rig = Rig(segment_s=10.0)
+    rig.trigger.start("pilot", T0)
+    rig.frames(1000, 4)
+    rig.recorder.sync()
+    assert rig.segments == []  # still recording: nothing to hand on
+    rig.trigger.stop("pilot", T0)
+    rig.recorder.sync()
+    assert [m.frame_count for _, m in rig.segments] == [4]
+
+
 def test_new_trigger_id_starts_new_segment_and_unknown_pose_is_recorded() -> None:
     rig = Rig(segment_s=10.0)
     rig.trigger.start("pilot", T0)

@@ -33,6 +33,8 @@ def test_pilot_start_stop_emits_audit_events() -> None:
         "incident_ref": "KP-2026-0042",
         "utc": "2026-11-24T10:15:00Z",
     }
+    fields = start.audit_fields()
+    assert "kind" not in fields and "utc" not in fields and fields["event_utc"] == "2026-11-24T10:15:00Z"
     stop = trigger.stop("pilot", T0 + timedelta(seconds=30), operator="PC 1234 Smith", reason="done")
     assert stop is not None and stop.kind == "trigger_stop" and stop.trigger_id == "t1"
     assert stop.utc == "2026-11-24T10:15:30Z"

@@ -143,3 +143,14 @@ def test_params_defaults_types_and_rounding():
     assert list(p) == sorted(DEFAULTS)
     with pytest.raises(KeyError):
         ParamStore({"NO_SUCH": 1})
+
+
+def test_streams_align_equal_rates_and_send_truth_first():
+    s = LinkStreams()
+    for msg_id, at in ((108, 0.02), (30, 0.04), (285, 0.06)):
+        s.set_interval(msg_id, 100_000, at)
+    steps = [round(i * 0.02, 2) for i in range(1, 30)]
+    sent = {t: [m for m in s.due(t) if m in (30, 108, 285)] for t in steps}
+    together = [t for t, ids in sent.items() if ids]
+    assert together == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert all(sent[t] == [108, 285, 30] for t in together)

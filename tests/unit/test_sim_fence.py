@@ -163,17 +163,17 @@ def vehicle_with_fence(**params) -> tuple[Vehicle, Peer]:
                 params={"FENCE_ENABLE": 1, "AVOID_ENABLE": 0, **params})
     v.add_link(1)
     peer = Peer()
-    v.handle(peer(mavlink.MAVLink_mission_count_message(1, 1, 10, 1)), 1, 0.0)
+    v.handle(peer(mavlink.MAVLink_mission_count_message(1, 1, 10, 1)), 1)
     for seq, (cmd, p1, lat, lon) in enumerate(FIXTURE_ITEMS):
         v.handle(peer(mavlink.MAVLink_mission_item_int_message(1, 1, seq, 0, cmd, 0, 1, p1, 0, 0, 0,
-                                                               lat, lon, 0.0, 1)), 1, 0.0)
+                                                               lat, lon, 0.0, 1)), 1)
     v.advance(1.2)
     return v, peer
 
 
 def cmd(v: Vehicle, peer: Peer, command: int, *p: float) -> int:
     params = list(p) + [0.0] * (7 - len(p))
-    out = v.handle(peer(mavlink.MAVLink_command_long_message(1, 1, command, 0, *params)), 1, v.now_s)
+    out = v.handle(peer(mavlink.MAVLink_command_long_message(1, 1, command, 0, *params)), 1)
     return [m for _, m in out if m.get_type() == "COMMAND_ACK"][0].result
 
 
@@ -187,7 +187,7 @@ def test_breach_at_10mps_triggers_rtl_and_fence_status_boundary():
     texts = []
     for _ in range(300):
         v.handle(peer(mavlink.MAVLink_set_position_target_local_ned_message(
-            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1, v.now_s)
+            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1)
         texts += [m.text for _, m in v.advance(v.now_s + 0.2) if m.get_type() == "STATUSTEXT"]
         if v.mode.mode == md.RTL:
             break
@@ -207,16 +207,15 @@ def test_arming_refused_outside_inclusion_fence():
     peer = Peer()
     # an inclusion triangle well north of home
     rows = [(5001, 3, 512725000, 5227000), (5001, 3, 512735000, 5237000), (5001, 3, 512735000, 5217000)]
-    v.handle(peer(mavlink.MAVLink_mission_count_message(1, 1, 3, 1)), 1, 0.0)
+    v.handle(peer(mavlink.MAVLink_mission_count_message(1, 1, 3, 1)), 1)
     for seq, (c, p1, lat, lon) in enumerate(rows):
         v.handle(peer(mavlink.MAVLink_mission_item_int_message(1, 1, seq, 0, c, 0, 1, p1, 0, 0, 0,
-                                                               lat, lon, 0.0, 1)), 1, 0.0)
+                                                               lat, lon, 0.0, 1)), 1)
     v.advance(1.5)
     cmd(v, peer, 176, 1, md.GUIDED)
-    out = v.handle(peer(mavlink.MAVLink_command_long_message(1, 1, 400, 0, 1, 0, 0, 0, 0, 0, 0)),
-                   1, v.now_s)
+    out = v.handle(peer(mavlink.MAVLink_command_long_message(1, 1, 400, 0, 1, 0, 0, 0, 0, 0, 0)), 1)
     assert [m.result for _, m in out if m.get_type() == "COMMAND_ACK"] == [4]
-    assert "Arm: Vehicle breaching Polygon fence" in [m.text for _, m in out
+    assert "Arm: Vehicle breaching Polygon" in [m.text for _, m in out
                                                       if m.get_type() == "STATUSTEXT"]
 
 
@@ -228,7 +227,7 @@ def test_avoid_enable_stops_short_of_the_fence_without_breaching():
     v.advance(v.now_s + 25)
     for _ in range(200):  # 40 s of 10 m/s north, resent at 5 Hz
         v.handle(peer(mavlink.MAVLink_set_position_target_local_ned_message(
-            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1, v.now_s)
+            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1)
         v.advance(v.now_s + 0.2)
     assert v.mode.mode == md.GUIDED and v.fence_state.breached == 0
     assert 140.0 < v.body.north_m < 150.0

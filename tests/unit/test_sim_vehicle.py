@@ -25,7 +25,7 @@ class Gcs:
 
     def send(self, msg: mavlink.MAVLink_message) -> list[mavlink.MAVLink_message]:
         decoded = self.dec.decode(bytearray(msg.pack(self.enc)))
-        replies = self.v.handle(decoded, GCS_LINK, self.v.now_s)
+        replies = self.v.handle(decoded, GCS_LINK)
         self.out += replies
         return [m for _, m in replies]
 
@@ -272,3 +272,48 @@ def test_do_reposition_command_int_flies_to_terrain_relative_point():
     b = g.v.body
     assert (b.north_m, b.east_m) == pytest.approx((-30.0, 25.0), abs=0.5)
     assert b.up_m - g.v.ground_up_m() == pytest.approx(20.0, abs=0.5)
+
+
+def velocity_target(vn: float, ve: float, vd: float) -> mavlink.MAVLink_message:
+    return mavlink.MAVLink_set_position_target_local_ned_message(
+        0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, 0b110111000111, 0, 0, 0, vn, ve, vd, 0, 0, 0, 0, 0)
+
+
+def test_target_during_spool_up_becomes_takeoff_destination():
+    # documented deviation: real ArduCopter would abandon the take-off and stay on the ground
+    g = booted()
+    g.command(176, 1, md.GUIDED)
+    g.command(400, 1)
+    g.command(22, 0, 0, 0, 0, 0, 0, 20)
+    g.run(1.0)  # still spooling up on the ground
+    g.send(velocity_target(2, 0, 0))  # ignored until lift-off
+    g.send(mavlink.MAVLink_set_position_target_local_ned_message(
+        0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, 0b110111111000, 5, 0, -15, 0, 0, 0, 0, 0, 0, 0, 0))
+    g.run(25.0)
+    assert (g.v.body.north_m, g.v.body.up_m) == pytest.approx((5.0, 15.0), abs=0.3)
+
+
+def test_target_mid_climb_replaces_takeoff():
+    g = booted()
+    g.command(176, 1, md.GUIDED)
+    g.command(400, 1)
+    g.command(22, 0, 0, 0, 0, 0, 0, 30)
+    g.run_until(lambda: g.v.body.up_m > 5.0, 20)
+    g.send(mavlink.MAVLink_set_position_target_local_ned_message(
+        0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, 0b110111111000, 10, 0, -12, 0, 0, 0, 0, 0, 0, 0, 0))
+    g.run(25)
+    assert (g.v.body.north_m, g.v.body.up_m) == pytest.approx((10.0, 12.0), abs=0.3)
+
+
+def test_destination_outside_fence_is_refused():
+    g = airborne(10.0, FENCE_ENABLE=1, FENCE_TYPE=2, FENCE_RADIUS=100)
+    lat, lon = g.v.origin.to_geo(150.0, 0.0)
+    replies = g.send(mavlink.MAVLink_command_int_message(
+        1, 1, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, 192, 0, 0, -1, 0, 0, 0,
+        int(lat * 1e7), int(lon * 1e7), 10.0))
+    assert [m.result for m in replies if m.get_type() == "COMMAND_ACK"] == [4]
+    g.send(mavlink.MAVLink_set_position_target_global_int_message(
+        0, 1, 1, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, 0b110111111000,
+        int(lat * 1e7), int(lon * 1e7), 10.0, 0, 0, 0, 0, 0, 0, 0, 0))
+    g.run(10)
+    assert abs(g.v.body.north_m) < 0.5

@@ -74,3 +74,8 @@ def test_retry_gives_up_and_does_not_retry_permanent() -> None:
     with pytest.raises(ClientError):
         retry.call(lambda: (_ for _ in ()).throw(_client_error("AccessDenied", 403)))
     assert sleeps == []
+
+
+def test_local_read_error_is_environment_fault() -> None:
+    err = translate(PermissionError(13, "Permission denied", "/x"), CFG, "reading /x")
+    assert isinstance(err, EnvironmentFault) and "Permission denied while reading /x" in err.one_line()

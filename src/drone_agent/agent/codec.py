@@ -17,9 +17,12 @@ Signing (MAVLink 2, 32-byte shared secret):
   timestamp is not newer than the last one from the same (system, component, link) is a replay;
   a new stream more than one minute behind our clock is rejected). An unsigned or badly signed
   packet is still accepted if its message id is *not* one that changes flight or recording
-  (:data:`PROTECTED_MESSAGE_IDS`: commands, mode changes, position/attitude targets, mission and
-  parameter writes, RC overrides). Protected messages without a valid signature are dropped and
-  counted in :attr:`Codec.rejected_count` -- they never reach a session.
+  (:data:`PROTECTED_MESSAGE_IDS`: commands -- camera commands and triggers arrive as
+  COMMAND_LONG/INT --, mode changes, position/attitude targets, parameter writes, mission
+  clear/set-current, RC overrides). Protected messages without a valid signature are dropped and
+  counted in :attr:`Codec.rejected_count` -- they never reach a session. MISSION_COUNT/ITEM are
+  not protected: towards the agent they only ever answer its own fence download, and the
+  read-back comparison is what guards them.
 * Without a key nothing is signed and everything is accepted (an unsigned vehicle still works).
 
 Garbage on the wire (line noise, bad CRC) is dropped and counted in :attr:`Codec.bad_count`;
@@ -47,9 +50,6 @@ PROTECTED_MESSAGE_IDS = frozenset(
         mavlink.MAVLINK_MSG_ID_SET_ATTITUDE_TARGET,
         mavlink.MAVLINK_MSG_ID_MANUAL_CONTROL,
         mavlink.MAVLINK_MSG_ID_RC_CHANNELS_OVERRIDE,
-        mavlink.MAVLINK_MSG_ID_MISSION_COUNT,
-        mavlink.MAVLINK_MSG_ID_MISSION_ITEM,
-        mavlink.MAVLINK_MSG_ID_MISSION_ITEM_INT,
         mavlink.MAVLINK_MSG_ID_MISSION_CLEAR_ALL,
         mavlink.MAVLINK_MSG_ID_MISSION_SET_CURRENT,
         mavlink.MAVLINK_MSG_ID_PARAM_SET,

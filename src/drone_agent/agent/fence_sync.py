@@ -17,8 +17,10 @@ Upload (:class:`FenceUpload`)::
                                    ◄──   MISSION_ACK(type=FENCE, result)
 
   The vehicle drives the transfer; a repeated request is answered again. MISSION_ACK ACCEPTED
-  after every item was requested is success; any other result (e.g. MAV_MISSION_ERROR after
-  "Invalid vertex count (2)") fails with the result name and the vehicle's STATUSTEXT. No request
+  after every item was requested is success; any other result fails with the result name and
+  the vehicle's reason -- ArduPilot sends it as STATUSTEXT right *after* the ACK ("Invalid
+  vertex count (2)", then or before "Fence validation failed"), so the session waits
+  ``statustext_grace_s`` for it. No request
   within ``timeout_s`` re-sends MISSION_COUNT (before the first request) or waits again, up to
   ``retries`` times, then fails.
 
@@ -155,14 +157,17 @@ class FenceUpload(Session[None]):
         *,
         timeout_s: float = 1.5,
         retries: int = 5,
+        statustext_grace_s: float = 0.2,
     ) -> None:
         super().__init__()
         self.peer = peer
         self.items = tuple(items)
         self.timeout_s = timeout_s
         self.retries = retries
+        self.statustext_grace_s = statustext_grace_s
         self.requested: set[int] = set()
-        self.last_statustext = ""
+        self.statustexts: list[str] = []
+        self._rejection: str | None = None
         self._tries = 0
 
     def _count(self) -> Message:
@@ -199,7 +204,9 @@ class FenceUpload(Session[None]):
             return []
         kind = msg.get_type()
         if kind == "STATUSTEXT":
-            self.last_statustext = msg.text
+            self.statustexts.append(msg.text)
+            return [] if self._rejection is None else self._reject()
+        if self._rejection is not None:
             return []
         if kind in ("MISSION_REQUEST_INT", "MISSION_REQUEST"):
             if msg.mission_type != FENCE or not self.peer.is_for_us(msg):
@@ -218,23 +225,30 @@ class FenceUpload(Session[None]):
         if kind == "MISSION_ACK" and msg.mission_type == FENCE and self.peer.is_for_us(msg):
             if msg.type == mavlink.MAV_MISSION_ACCEPTED and len(self.requested) == len(self.items):
                 return self._finish(None)
-            detail = f": {self.last_statustext}" if self.last_statustext else ""
-            reason = (
+            self._rejection = (
                 _mission_result_name(msg.type)
                 if msg.type != mavlink.MAV_MISSION_ACCEPTED
                 else f"accepted after only {len(self.requested)} of {len(self.items)} items"
             )
-            return self._fail(
-                FenceSyncFailed(
-                    f"fence upload rejected by the vehicle ({reason}){detail}",
-                    "the fence is not in the flight controller; fix the zones and re-run",
-                )
-            )
+            # ArduPilot explains a rejection in a STATUSTEXT sent just *after* the MISSION_ACK
+            self.deadline_s = now_s + self.statustext_grace_s
         return []
+
+    def _reject(self) -> Outgoing:
+        texts = [t for t in self.statustexts if t != "Fence validation failed"] or self.statustexts
+        detail = f": {texts[-1]}" if texts else ""
+        return self._fail(
+            FenceSyncFailed(
+                f"fence upload rejected by the vehicle ({self._rejection}){detail}",
+                "the fence is not in the flight controller; fix the zones and re-run",
+            )
+        )
 
     def poll(self, now_s: float) -> Outgoing:
         if self._done or self.deadline_s is None or now_s < self.deadline_s:
             return []
+        if self._rejection is not None:
+            return self._reject()
         self._tries += 1
         if self._tries > self.retries:
             return self._fail(

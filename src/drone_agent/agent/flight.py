@@ -130,13 +130,15 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
     guard_config = guard_config_from_table(sections.get("guard"), operation.source)
     link_config = link_config_from_table(sections.get("link"), base_dir, operation.source)
     link_config = LinkConfig(
-        system_id=options.system_id or link_config.system_id,
-        component_id=options.component_id or link_config.component_id,
+        system_id=link_config.system_id if options.system_id is None else options.system_id,
+        component_id=(link_config.component_id if options.component_id is None
+                      else options.component_id),
         signing_key_file=options.signing_key or link_config.signing_key_file,
         link_timeout_s=link_config.link_timeout_s,
         connect_timeout_s=link_config.connect_timeout_s,
     )
     key = load_signing_key(link_config.signing_key_file) if link_config.signing_key_file else None
+    codec = Codec(link_config.system_id, link_config.component_id, key)
     elevation_file = operation.terrain.elevation_file
     grid = ElevationGrid.load(elevation_file) if elevation_file is not None else None
     endpoint = parse_connection(options.connect)
@@ -159,9 +161,8 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
     link: Link | None = None
     try:
         transport = open_transport(endpoint)
-        link = Link(transport, Codec(link_config.system_id, link_config.component_id, key),
-                    monitor=LinkMonitor(timeout_s=link_config.link_timeout_s), clock=clock,
-                    tlog=tlog)
+        link = Link(transport, codec, monitor=LinkMonitor(timeout_s=link_config.link_timeout_s),
+                    clock=clock, tlog=tlog)
         _fly(link, operation, grid, guard_config, link_config, options, audit, say, outcome, clock,
              stop_requested)
     except KeyboardInterrupt:
@@ -169,7 +170,7 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
         message = ("interrupted: drone-agent stopped guarding; the vehicle stays under the flight "
                    "controller's own fence"
                    + (f" ({outcome.sync.inclusion_items} inclusion item(s), FENCE_ENABLE="
-                      f"{outcome.sync.params_read_back.get('FENCE_ENABLE')})"
+                      f"{outcome.sync.params_read_back.get('FENCE_ENABLE', 0):g})"
                       if outcome.sync is not None and outcome.sync.ok else
                       " as it was before (the agent's fence was not synced)"))
         audit("agent_interrupted", message=message)
@@ -212,6 +213,7 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
          options: FlyOptions, audit, say, outcome: FlightOutcome, clock,  # noqa: ANN001
          stop_requested: Callable[[], bool]) -> None:
     autopilot = link.wait_for_autopilot(link_config.connect_timeout_s)
+    link.monitor.drain_events()  # the first contact is audited just below as link_up
     peer = link.peer
     assert peer is not None
     say(f"autopilot system {autopilot.system_id} component {autopilot.component_id} "
@@ -282,8 +284,8 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
     was_armed = link.state.armed
     start = clock()
     next_status = start
-    for event in link.monitor.drain_events():
-        audit(event.kind, silence_s=event.silence_s)
+    for event in link.monitor.drain_events():  # losses/recoveries during the fence sync
+        audit(event.kind, silence_s=round(event.silence_s, 3))
     while True:
         link.step()
         for event in link.monitor.drain_events():

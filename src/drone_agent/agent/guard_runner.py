@@ -7,10 +7,11 @@ before it in the observer list, so when a GLOBAL_POSITION_INT from the autopilot
 snapshot already holds it; the runner converts it to the fence's local frame, calls
 :func:`~drone_agent.agent.guard.decide`, and for a decision with an action:
 
-* WARN -- sends a STATUSTEXT (severity WARNING; ArduPilot forwards it to every ground station);
 * STOP / RTL / LAND -- starts a :class:`~drone_agent.agent.command.ModeChange` and writes its
   COMMAND_LONG to the link *immediately* (not at the end of the loop turn), then keeps feeding
-  the session until the heartbeat confirms the mode. If BRAKE is refused (a firmware without
+  the session until the heartbeat confirms the mode.
+* every action, WARN included, is announced with a short STATUSTEXT (WARNING / CRITICAL / ALERT;
+  ArduPilot forwards it to every ground station) so the pilot sees why the mode changed. If BRAKE is refused (a firmware without
   it) the runner falls back to LOITER for this and every later stop;
 * every decision with an action -- and every failure to carry one out -- goes to the audit log
   with the vehicle state and the fence check that caused it.
@@ -121,11 +122,9 @@ class GuardRunner:
         self.last_decision = decision
         if decision.action is Action.NONE:
             return
-        if decision.action is Action.WARN:
-            text = f"drone-agent: {decision.reason}"[:50].encode()
-            self._send([mavlink.MAVLink_statustext_message(mavlink.MAV_SEVERITY_WARNING, text, 0, 0)])
-        else:
+        if decision.action is not Action.WARN:
             self._command(decision.mode or self.stop_mode, now_s)
+        self._send([_statustext(decision)])
         self.reactions.append(
             GuardReaction(decision.action.value, decision.mode, self._clock() - self._rx_time(),
                           (vehicle.time_boot_ms or 0) / 1000.0)
@@ -152,3 +151,17 @@ class GuardRunner:
                 self.stop_mode = self.config.fallback_stop_mode
                 if self.guard.phase is Phase.STOPPED:
                     self._command(self.stop_mode, now_s)
+
+
+def _statustext(decision: GuardDecision) -> Message:
+    """A short STATUSTEXT (50 characters) for the ground stations: what the agent did, and why."""
+    check = decision.check
+    zone = check.breach_zone or check.nearest_zone
+    ttb = check.time_to_breach_s
+    if decision.action is Action.WARN:
+        severity, text = mavlink.MAV_SEVERITY_WARNING, f"Agent: {zone} breach in {ttb:.0f}s"
+    elif decision.action is Action.STOP:
+        severity, text = mavlink.MAV_SEVERITY_CRITICAL, f"Agent {decision.mode}: near {zone}"
+    else:
+        severity, text = mavlink.MAV_SEVERITY_ALERT, f"Agent {decision.mode}: outside {zone}"
+    return mavlink.MAVLink_statustext_message(severity, text[:50].encode(), 0, 0)

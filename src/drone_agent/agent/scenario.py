@@ -11,7 +11,9 @@ until the vehicle hovers at the take-off height in GUIDED, then streams velocity
 north at ``speed_mps`` towards the operation area's north edge, or straight up at ``climb_mps``
 towards the height ceiling. It keeps commanding -- a client that does not give up -- until the
 vehicle has been stopped and stayed stopped for ``settle_s`` (vehicle time), then asks the agent
-to stop guarding. The truth track comes from SIM_STATE (the simulator's true position, as SITL
+to stop guarding -- or, with ``land_after``, switches the vehicle to LAND and waits for ``fly`` to
+end by itself once the vehicle has landed and disarmed. With ``fight_back`` the client, once
+stopped the first time, switches the vehicle back to GUIDED and keeps pushing at the boundary. The truth track comes from SIM_STATE (the simulator's true position, as SITL
 sends it), falling back to GLOBAL_POSITION_INT.
 
 Excursion is how far the true track went beyond the legal boundary (0.0 when it never crossed);
@@ -34,6 +36,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone_agent.agent.ardupilot import mode_name
 from drone_agent.agent.codec import Codec
+from drone_agent.agent.command import ModeChange
 from drone_agent.agent.flight import FlightOutcome, FlyOptions, run_flight
 from drone_agent.agent.link import Link
 from drone_agent.agent.session import Message, Outgoing
@@ -136,6 +139,8 @@ def run_boundary_scenario(
     climb_mps: float = 0.0,
     settle_s: float = 3.0,
     timeout_s: float = 120.0,
+    land_after: bool = False,
+    fight_back: bool = False,
 ) -> ScenarioResult:
     """Fly one scenario (see module docstring); ``simulator(home=..., params=...)`` must return
     a started-on-enter simulator with ``agent_connection`` and ``gcs_connection``."""
@@ -194,6 +199,9 @@ def run_boundary_scenario(
                         0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, VELOCITY_ONLY_MASK,
                         0, 0, 0, vn, 0, -vu, 0, 0, 0, 0, 0)])
                 stopped = track.custom_mode != 4 and track.speed_mps < 0.2
+                if stopped and fight_back:  # switch back to GUIDED and push on: stopped again?
+                    gcs.run(ModeChange(gcs.peer, "GUIDED"), timeout_s=30.0)
+                    fight_back, stopped = False, False
                 if stopped and rest_since is None:
                     rest_since = track.time_s
                 elif not stopped:
@@ -201,6 +209,9 @@ def run_boundary_scenario(
                 if rest_since is not None and track.time_s - rest_since >= settle_s:
                     break
             stopped_by = mode_name(track.custom_mode)
+            if land_after:  # the GCS lands it; fly must end by itself once landed and disarmed
+                gcs.run(ModeChange(gcs.peer, "LAND"), timeout_s=30.0)
+                _wait(gcs, lambda: not thread.is_alive(), timeout_s, errors)
         finally:
             stop_agent.set()
             thread.join(timeout=30.0)
@@ -239,7 +250,9 @@ def prearm_refusal_outside_area(
 ) -> str:
     """Upload (with :func:`~drone_agent.agent.fence_setup.sync_fence`) a 100 m square area
     400 m north of the vehicle with the parameters ``fly`` sets, then try to arm until the
-    flight controller refuses *because of the fence*; return that refusal.
+    flight controller refuses *because the vehicle breaches the fence* (ArduPilot's pre-arm
+    "Vehicle breaching ..."; earlier refusals such as "Fence requires position" are retried);
+    return that refusal.
 
     Raises:
         AssertionError: the vehicle armed outside the area, or never gave a fence reason.
@@ -268,7 +281,7 @@ def prearm_refusal_outside_area(
                     link.run(CommandLong(link.peer, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, (1,)))
                 except CommandRejected as exc:
                     last = exc.message
-                    if "fence" in last.lower() or "breach" in last.lower():
+                    if "breach" in last.lower():  # not "Fence requires position" (too early)
                         return last
                     pause = time.monotonic() + 1.0
                     while time.monotonic() < pause:

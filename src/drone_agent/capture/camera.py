@@ -5,9 +5,9 @@ coefficients (k1, k2, p1, p2[, k3…]). Build it from a horizontal field of view
 (``fx = (W/2) / tan(HFOV/2)``, square pixels, principal point at the centre) or from a calibration.
 
 ``view_limits`` is the half-extent of the image in normalised (undistorted) camera coordinates,
-found by undistorting the image border (pixel edges, -0.5 .. W-0.5). ``clip_limits`` widens it by the largest mask padding
-allowed (``pad_limit``: 1.0 normalised units for a pinhole, 20 % of the view for a lens with
-distortion); privacy masking clips zones to that frustum, so lens distortion is only ever
+found by undistorting the image border (pixel edges, -0.5 .. W-0.5). Privacy masking clips zones
+to that frustum widened by ``pad_limit``, the largest mask padding allowed (1.0 normalised units
+for a pinhole, 20 % of the view for a lens with distortion), so lens distortion is only ever
 evaluated where it is checked to be monotonic (construction fails otherwise).
 ``pixel_gain`` bounds how many pixels one unit of normalised-coordinate shift moves a projected
 point anywhere inside that frustum (``fx`` for a pinhole; more for barrel distortion at the edges);
@@ -42,11 +42,6 @@ class CameraModel:
     pad_limit: float = 0.0
     pixel_gain: float = 0.0
     has_distortion: bool = False
-
-    @property
-    def clip_limits(self) -> tuple[float, float]:
-        lx, ly = self.view_limits
-        return lx * 1.02 + self.pad_limit, ly * 1.02 + self.pad_limit
 
     @classmethod
     def from_hfov(cls, width_px: int, height_px: int, hfov_deg: float) -> CameraModel:

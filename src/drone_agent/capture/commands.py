@@ -68,7 +68,8 @@ def run_redact(args: argparse.Namespace) -> int:
         keep = shapely.union_all(areas)
     if not zones and keep is None:
         raise InputError(
-            f"{', '.join(map(str, args.zones))}: no privacy zones", "mark zones with properties.kind = privacy"
+            f"{', '.join(map(str, args.zones))}: no privacy zones",
+            "mark zones with properties.kind = privacy",
         )
     masker = PrivacyMasker(
         camera.camera_model(),

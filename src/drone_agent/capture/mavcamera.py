@@ -237,7 +237,10 @@ class CameraComponent:
         command = msg.command
         operator = f"gcs {sender[0]}/{sender[1]}"
         if command == mavlink.MAV_CMD_REQUEST_MESSAGE or command in LEGACY_REQUESTS:
-            message_id = int(msg.param1) if command == mavlink.MAV_CMD_REQUEST_MESSAGE else LEGACY_REQUESTS[command]
+            if command == mavlink.MAV_CMD_REQUEST_MESSAGE:
+                message_id = int(msg.param1)
+            else:
+                message_id = LEGACY_REQUESTS[command]
             reply = self._requested(message_id, msg, now_s, command)
             if reply is None:
                 return mavlink.MAV_RESULT_UNSUPPORTED, []
@@ -295,7 +298,9 @@ class CameraComponent:
         if sequence and sequence == self._last_image_sequence:
             return mavlink.MAV_RESULT_ACCEPTED, []  # retransmission of the same request
         self._last_image_sequence = sequence or None
-        event = self.trigger.still("mavlink", utc, operator=operator, reason="MAV_CMD_IMAGE_START_CAPTURE")
+        event = self.trigger.still(
+            "mavlink", utc, operator=operator, reason="MAV_CMD_IMAGE_START_CAPTURE"
+        )
         if self.on_still is not None:
             self.on_still(event)
         self._image_count += 1

@@ -106,6 +106,8 @@ def pose_sample(msg: Any) -> PoseSample | None:
     """The PoseSample for a pymavlink message, or None for any other message type."""
     kind = msg.get_type()
     if kind == "GLOBAL_POSITION_INT":
+        if msg.lat == 0 and msg.lon == 0:
+            return None  # ArduPilot sends zeros until the EKF has an origin: no position yet
         return PositionSample(
             int(msg.time_boot_ms),
             msg.lat / 1e7,

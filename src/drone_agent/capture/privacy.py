@@ -17,11 +17,15 @@ For each frame, ``PrivacyMasker.apply(frame, estimate)``:
    clipped against a frustum wider than the image (near plane included), densified if the lens has
    distortion and projected with the camera model. The image of a solid is the union of the images
    of its faces, so non-convex zones and oblique views of walls are covered. The faces of a zone
-   are made valid (a wall seen edge-on becomes a line), united, grown by the zone's pad (a round
-   buffer whose chords circumscribe the circle), united with the other zones, cut to the image
-   and filled solid black in one ``cv2.fillPoly`` call with sub-pixel precision. Only outer rings
-   are filled: a hole inside a zone or between zones' masks is blacked out too (conservative).
-   The masked fraction is the area of that region over the image area.
+   are made valid (a wall seen edge-on becomes a line) and united (for a convex footprint and a
+   pinhole lens simply the convex hull of all projected vertices), grown by the zone's pad (a
+   round buffer whose chords circumscribe the circle), united with the other zones, cut to the
+   image and filled solid black in one ``cv2.fillPoly`` call with sub-pixel precision. The masked
+   fraction is the area of that region over the image area.
+3. With ``keep_inside`` (an operation area, when the profile asks to mask everything outside it),
+   the area's ground polygon — cut to the ground disc seen at least ``horizon_margin_deg`` + δ
+   below the horizon — is projected the same way, *shrunk* by its pad, and everything else in
+   the image (sky included) is blacked out as the pseudo-zone "outside operation area".
 
 Pose uncertainty → padding (per zone, per frame), in normalised image units, then pixels::
 
@@ -42,8 +46,8 @@ rotation by δ moves a point at normalised radius r by at most the first term, a
 translation by Δ moves a point at depth z by at most the second. ``pixel_gain`` is the camera's
 largest pixels-per-normalised-unit (see camera.py); 1.5 px covers rasterisation. A pad larger than
 the camera's ``pad_limit`` (the clipping frustum's margin) fails closed, as does a camera closer
-to a zone (horizontally outside it, or above its roof) than Δ_m. The result says which zones were masked, how much of the frame went black and why a
-whole frame was blanked.
+to a zone (horizontally outside it, or above its roof) than Δ_m. The result says which zones were
+masked, how much of the frame went black and why a whole frame was blanked.
 """
 
 from __future__ import annotations

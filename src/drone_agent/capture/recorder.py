@@ -18,6 +18,8 @@ Theory of operation
    filled); older chunks are dropped. When a trigger starts, the ring is handed to the sink first (marked
    ``pre_event``, carrying the new trigger id); if no trigger starts it is simply discarded.
 5. ``request_still(event)`` makes the next masked frame a JPEG for the ``still_sink``.
+6. ``sync()`` after a trigger stop hands the open segment on at once (the integrator calls it from
+   the trigger's ``on_event``); otherwise the next frame or ``close()`` does.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import cv2
@@ -260,6 +262,12 @@ class Recorder:
         elif self.pre_event_s > 0.0:
             self._buffer(time_boot_ms, frame, mask, estimate.pose)
         return mask
+
+    def sync(self) -> None:
+        """Call after the trigger changed: a stopped recording's open segment is handed on now,
+        not only at the next frame (which would do the same)."""
+        if not self.trigger.active and self._segment is not None and not self._segment.pre_event:
+            self._close_segment()
 
     def close(self) -> None:
         """Finish and hand on an open segment; discard the pre-event ring."""

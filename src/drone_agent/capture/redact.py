@@ -83,7 +83,7 @@ def read_tlog(path: Path) -> FlightTelemetry:
                 out.first_utc = datetime.fromtimestamp(record_s, timezone.utc)
             kind = msg.get_type()
             if kind == "HOME_POSITION":
-                if out.home is None:
+                if out.home is None and (msg.latitude or msg.longitude):
                     out.home = Home(msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000.0)
                 continue
             if kind != "GIMBAL_DEVICE_ATTITUDE_STATUS" and msg.get_srcComponent() != 1:
@@ -166,7 +166,9 @@ def redact_video(
     try:
         container = av.open(str(video))
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"{video}: cannot open as video: {exc}", "give a video file FFmpeg can read") from exc
+        raise InputError(
+            f"{video}: cannot open as video: {exc}", "give a video file FFmpeg can read"
+        ) from exc
     partial = out.with_name(out.name + ".partial")
     frames = full = 0
     reasons: Counter[str] = Counter()
@@ -183,6 +185,12 @@ def redact_video(
                 utc = start + timedelta(seconds=t_s + time_offset_s)
                 boot_ms = telemetry.clock.to_boot_ms(utc.timestamp())
                 image = frame.to_ndarray(format="bgr24")
+                if frames == 0 and image.shape[:2] != (masker.camera.height_px, masker.camera.width_px):
+                    raise InputError(
+                        f"{video}: frames are {image.shape[1]}x{image.shape[0]} but the camera file "
+                        f"says {masker.camera.width_px}x{masker.camera.height_px}",
+                        "give the [camera] resolution (and calibration) of the camera that shot it",
+                    )
                 result = masker.apply(image, track.at(boot_ms))
                 if encoder is None:
                     height, width = image.shape[:2]

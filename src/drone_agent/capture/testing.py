@@ -5,8 +5,9 @@ zone painted ``RESERVED_BGR`` (magenta). It shares **no** geometry with ``privac
 its rotation from Euler-angle matrices and finds zone pixels by casting a ray through every pixel
 centre (undistorted with OpenCV) and intersecting it with each zone's prism, rather than projecting
 polygons. The leak tests run the production masking on these frames with a *noisy* pose and
-require that no reserved-colour pixel survives. With ``keep_inside`` (an operation area) every pixel that does not see the ground inside that area
-(sky included) is painted too, for testing "mask everything outside the operation area".
+require that no reserved-colour pixel survives. With ``keep_inside`` (an operation area) every
+pixel that does not see the ground inside that area (sky included) is painted too, for testing
+"mask everything outside the operation area".
 ``FlatEarthFrame`` is a small local tangent-plane
 projection for tests, and ``telemetry`` makes the pymavlink messages a flight would send.
 """
@@ -88,7 +89,9 @@ def truth_enu_from_cv(pose: TruthPose) -> np.ndarray:
     """Rotation taking OpenCV camera axes to ENU, built from matrices only."""
     r = math.radians
     ned_from_cam_frd = (
-        _rz(r(pose.yaw_deg + pose.gimbal_yaw_deg)) @ _ry(r(pose.gimbal_pitch_deg)) @ _rx(r(pose.gimbal_roll_deg))
+        _rz(r(pose.yaw_deg + pose.gimbal_yaw_deg))
+        @ _ry(r(pose.gimbal_pitch_deg))
+        @ _rx(r(pose.gimbal_roll_deg))
     )
     frd_from_cv = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=float)
     enu_from_ned = np.array([[0, 1, 0], [1, 0, 0], [0, 0, -1]], dtype=float)
@@ -217,8 +220,9 @@ def telemetry(
     gimbal_yaw = pose.gimbal_yaw_deg if yaw_in_vehicle_frame else pose.yaw_deg + pose.gimbal_yaw_deg
     q = _quat(r(pose.gimbal_roll_deg), r(pose.gimbal_pitch_deg), r(gimbal_yaw))
     flags = 3 | (32 if yaw_in_vehicle_frame else 64)  # ROLL_LOCK|PITCH_LOCK + yaw frame
+    nan = float("nan")
     gimbal = mav.gimbal_device_attitude_status_encode(
-        1, 154, time_boot_ms, flags, q, float("nan"), float("nan"), float("nan"), 0, float("nan"), float("nan"), 1
+        1, 154, time_boot_ms, flags, q, nan, nan, nan, 0, nan, nan, 1
     )
     return [position, attitude, gimbal]
 

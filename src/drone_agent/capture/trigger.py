@@ -16,8 +16,8 @@ Sources: ``pilot`` (key press in ``drone-agent fly``, with operator and reason),
 channel, see ``RcSwitch``). ``still(…)`` records a ``still_captured`` request (IMAGE_START_CAPTURE or
 the pilot) under the current trigger id or its own id.
 
-Every event goes to the ``on_event`` callback (the integrator appends it to the audit log) and is
-also returned. The trigger never reads a clock: callers pass ``utc`` (timezone-aware) in.
+Every event goes to the ``on_event`` callback (the integrator appends it to the audit log with
+``audit.append(event.kind, **event.audit_fields())``) and is also returned. The trigger never reads a clock: callers pass ``utc`` (timezone-aware) in.
 
 ``RcSwitch`` turns RC_CHANNELS into edges: the first valid reading only sets the baseline (a switch
 already ON when the agent starts does **not** start a recording: it must be moved), then crossing
@@ -51,6 +51,14 @@ class TriggerEvent:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def audit_fields(self) -> dict[str, Any]:
+        """Keyword fields for ``AuditLog.append(event.kind, **fields)`` (the audit record has its
+        own ``utc``, so the event's time goes in as ``event_utc``)."""
+        fields = self.as_dict()
+        del fields["kind"]
+        fields["event_utc"] = fields.pop("utc")
+        return fields
 
 
 def _new_id() -> str:

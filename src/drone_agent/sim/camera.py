@@ -19,8 +19,10 @@ after a privacy masker has run, counting magenta pixels counts leaked privacy pi
 
 :class:`SimFrameSource` connects to a simulator (or real SITL) over MAVLink, asks for SIM_STATE
 (truth position), ATTITUDE (vehicle clock) and GIMBAL_DEVICE_ATTITUDE_STATUS at the camera rate,
-and yields ``(time_boot_ms, image)`` every ``1/fps`` of vehicle time, stamped with the vehicle clock
-(the ATTITUDE/gimbal ``time_boot_ms`` sent in the same simulator step as the SIM_STATE used).
+and yields ``(time_boot_ms, image)`` every ``1/fps`` of vehicle time, stamped with the vehicle clock.
+The simulator sends, in each step where they are due, SIM_STATE, then the gimbal status, then
+ATTITUDE; the source renders on ATTITUDE, so the pose and the stamp belong to the same step (against
+real SITL, which gives no such ordering, the pose may be up to one period older than the stamp).
 """
 
 from __future__ import annotations
@@ -220,7 +222,6 @@ class SimFrameSource:
         period_ms = 1000.0 / self.camera.spec.fps
         next_ms: float | None = None
         state = None
-        now_ms = 0
         produced = 0
         last_rx = time.monotonic()
         while max_frames is None or produced < max_frames:
@@ -239,10 +240,13 @@ class SimFrameSource:
                 continue
             if kind == "GIMBAL_DEVICE_ATTITUDE_STATUS":
                 w, x, y, z = msg.q
-                self._gimbal_pitch_deg = math.degrees(math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x)))))
+                sin_pitch = max(-1.0, min(1.0, 2 * (w * y - z * x)))
+                self._gimbal_pitch_deg = math.degrees(math.asin(sin_pitch))
                 self._gimbal_yaw_rel_deg = (math.degrees(msg.delta_yaw)
                                             if not math.isnan(msg.delta_yaw)
                                             else math.degrees(_yaw_from_quaternion(msg.q)))
+                continue
+            # ATTITUDE: the simulator sends the step's SIM_STATE and gimbal status just before it
             now_ms = msg.time_boot_ms
             if state is None:
                 continue

@@ -219,22 +219,22 @@ class FenceState:
         new = 0
         if cfg.types & TYPE_ALT_MAX:
             limit = self.alt_max_backup_m if self.breached & TYPE_ALT_MAX else cfg.alt_max_m
-            if alt_m > cfg.alt_max_m:
-                if not self.breached & TYPE_ALT_MAX or alt_m > limit:
+            if alt_m >= cfg.alt_max_m:
+                if not self.breached & TYPE_ALT_MAX or alt_m >= limit:
                     new |= TYPE_ALT_MAX
                     self.alt_max_backup_m = alt_m + BACKUP_DISTANCE_M
             else:
                 self.breached &= ~TYPE_ALT_MAX
         if cfg.types & TYPE_ALT_MIN:
-            if alt_m < cfg.alt_min_m:
+            if alt_m <= cfg.alt_min_m:
                 if not self.breached & TYPE_ALT_MIN:
                     new |= TYPE_ALT_MIN
             else:
                 self.breached &= ~TYPE_ALT_MIN
         if cfg.types & TYPE_CIRCLE:
             dist = math.hypot(north_m, east_m)
-            if dist > cfg.radius_m:
-                if not self.breached & TYPE_CIRCLE or dist > self.circle_backup_m:
+            if dist >= cfg.radius_m:
+                if not self.breached & TYPE_CIRCLE or dist >= self.circle_backup_m:
                     new |= TYPE_CIRCLE
                     self.circle_backup_m = dist + BACKUP_DISTANCE_M
             else:

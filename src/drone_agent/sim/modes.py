@@ -10,7 +10,11 @@ parameters and its own targets; :func:`demand_for` turns the current mode state 
   (WP_SPD, WP_ACC; SET_POSITION_TARGET_* / take-off / hold) or a velocity target that lapses to a
   stop after 3 s without a new one (ArduCopter's GUIDED velocity timeout). Horizontal velocity
   targets are capped at WP_SPD; vertical ones are not capped at WP_SPD_UP/DN (the SITL trace
-  climbed at the 3 m/s asked for).
+  climbed at the 3 m/s asked for). As in ModeGuided, a new target replaces a take-off in progress
+  once the vehicle is airborne, and while it is landed only NAV_TAKEOFF makes it leave the ground.
+  Known deviation: real ArduCopter also abandons a take-off for a target that arrives during the
+  spool-up (the vehicle then stays on the ground); the simulator instead lets a position target
+  become the take-off's destination and ignores velocity targets until lift-off.
 * LOITER: holds the stopping point it entered at. ALT_HOLD and STABILIZE (no RC sticks in the
   simulator: a stick-neutral pilot) hold altitude and let the horizontal velocity die away.
 * BRAKE: after a 0.2 s entry delay (fitted), decelerates at BRAKE_MODE_DECEL_RATE (7.5 m/s²) limit
@@ -154,6 +158,8 @@ def _guided(state: ModeState, body: Body, params: ParamStore, now_s: float) -> D
             state.takeoff_up_m = None
         else:
             return Demand(hl, vl, pos_ne_m=state.hold_ne, pos_up_m=state.takeoff_up_m)
+    if body.on_ground:  # ModeGuided: is_disarmed_or_landed() -> only a take-off leaves the ground
+        return Demand(hl, vl, vel_ne_mps=(0.0, 0.0), vel_up_mps=0.0)
     if state.vel_ne is not None or state.vel_up is not None:
         if now_s - state.vel_time_s > GUIDED_VEL_TIMEOUT_S:
             state.vel_ne = (0.0, 0.0)
@@ -164,8 +170,6 @@ def _guided(state: ModeState, body: Body, params: ParamStore, now_s: float) -> D
         vl = AxisLimits(max(vl.speed_up_mps, state.vel_up), max(vl.speed_down_mps, -state.vel_up),
                         vl.accel_mps2, vl.jerk_mps3, vl.tau_s, vl.pos_p)
         return Demand(hl, vl, vel_ne_mps=state.vel_ne, vel_up_mps=state.vel_up)
-    if body.on_ground and state.hold_up_m is not None and state.hold_up_m <= body.up_m + 0.05:
-        return Demand(hl, vl, vel_ne_mps=(0.0, 0.0), vel_up_mps=0.0)
     return Demand(hl, vl, pos_ne_m=state.hold_ne, pos_up_m=state.hold_up_m)
 
 

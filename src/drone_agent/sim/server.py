@@ -213,7 +213,6 @@ class SimServer:
             msgs = link.parser.parse_buffer(data) or []
         except mavlink.MAVError:
             return
-        now = self.vehicle_time()
         for msg in msgs:
             if msg.get_type() == "BAD_DATA":
                 continue
@@ -227,7 +226,7 @@ class SimServer:
                     if other in self.links:
                         self._send(self.links[other], raw)
             if local and link.link_id in self.links:
-                self._emit(self.vehicle.handle(msg, link.link_id, now))
+                self._emit(self.vehicle.handle(msg, link.link_id))
 
     # ---------------------------------------------------------------- clock
     def vehicle_time(self) -> float:

@@ -7,11 +7,15 @@ interval of every streamed message id and when each is next due on the vehicle c
 ``set_interval`` implements MAV_CMD_SET_MESSAGE_INTERVAL (interval in µs; -1 stops, 0 restores the
 default); ``request_stream`` implements REQUEST_DATA_STREAM with ArduPilot's stream groups;
 ``due(now_s)`` returns the ids to send now and schedules the next send one interval later (without
-drift: due times advance by whole intervals, and skip forward if the link fell behind). Pure.
+drift: due times advance by whole intervals, and skip forward if the link fell behind). A newly set
+interval is aligned to the vehicle clock's grid, so messages asked for at the same rate go out in the
+same physics step, SIM_STATE and the gimbal status first: a receiver can pair SIM_STATE (which has no
+timestamp) with the ``time_boot_ms`` of the ATTITUDE that follows it in that step. Pure.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 HEARTBEAT = 0
@@ -51,6 +55,11 @@ STREAM_GROUPS: Mapping[int, tuple[int, ...]] = {
 }
 
 
+# SIM_STATE has no time_boot_ms: sent before the step's timestamped messages (then the gimbal
+# status, then ATTITUDE & co.), a receiver can stamp it with the time of the messages that follow.
+_SEND_FIRST: Mapping[int, int] = {SIM_STATE: 0, GIMBAL_DEVICE_ATTITUDE_STATUS: 1}
+
+
 class LinkStreams:
     """Message intervals and due times for one link."""
 
@@ -81,7 +90,8 @@ class LinkStreams:
         else:
             interval = max(interval_us * 1e-6, 0.002)
         self._interval_s[msg_id] = interval
-        self._next_s[msg_id] = now_s
+        # align to the vehicle clock's grid: messages at equal rates go out in the same step
+        self._next_s[msg_id] = math.ceil(now_s / interval - 1e-9) * interval
         return True
 
     def request_stream(self, stream_id: int, rate_hz: float, start: bool, now_s: float) -> None:
@@ -95,6 +105,7 @@ class LinkStreams:
                     self.set_interval(msg_id, -1, now_s)
 
     def due(self, now_s: float) -> list[int]:
+        """Ids due now, untimestamped truth (SIM_STATE) and gimbal first, then the rest."""
         out = []
         for msg_id, next_s in self._next_s.items():
             if now_s + 1e-9 >= next_s:
@@ -102,6 +113,7 @@ class LinkStreams:
                 interval = self._interval_s[msg_id]
                 nxt = next_s + interval
                 self._next_s[msg_id] = nxt if nxt > now_s else now_s + interval
+        out.sort(key=lambda mid: _SEND_FIRST.get(mid, 2))
         return out
 
     def next_due_s(self) -> float:

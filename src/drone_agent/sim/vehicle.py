@@ -3,10 +3,10 @@
 Theory of operation
 -------------------
 :class:`Vehicle` is fed decoded pymavlink messages with the link they came from
-(``handle(msg, link, now_s)``) and the vehicle clock (``advance(now_s)``); both return
-:data:`Outgoing` pairs ``(link, message)`` where ``link`` is the link to answer on or ``None`` for
-every link (STATUSTEXT, PARAM_VALUE after a set, FENCE_STATUS on a breach...). ``telemetry(link,
-now_s)`` returns the streamed messages due on a link. The caller (``server``) owns sockets,
+(``handle(msg, link)``) and the vehicle clock (``advance(now_s)``); both return :data:`Outgoing`
+pairs ``(link, message)`` where ``link`` is the link to answer on or ``None`` for every link
+(STATUSTEXT, PARAM_VALUE after a set, FENCE_STATUS on a breach...). ``telemetry(link)`` returns
+the streamed messages due on a link at the current vehicle time. The caller (``server``) owns sockets,
 routing and wall-clock time; here the vehicle clock starts at 0 when the first client connects, as
 SITL's does.
 
@@ -280,13 +280,14 @@ class Vehicle:
             return "Fences enabled, but none selected"
         if cfg.types & (fz.TYPE_CIRCLE | fz.TYPE_POLYGON) and not self.position_known():
             return "Fence requires position"
-        if cfg.types & fz.TYPE_CIRCLE and cfg.margin_m > cfg.radius_m:
+        if cfg.types & fz.TYPE_CIRCLE and cfg.radius_m < cfg.margin_m:
             return "Circle FENCE_MARGIN is greater than FENCE_RADIUS"
-        if cfg.types & fz.TYPE_ALT_MAX and cfg.types & fz.TYPE_ALT_MIN and (
-                cfg.alt_max_m - cfg.alt_min_m <= 2 * cfg.margin_m):
-            return "FENCE_MARGIN too big"
         if self.fence_state.breached:
-            return f"Vehicle breaching {fz.fence_names(self.fence_state.breached)} fence"
+            return f"Vehicle breaching {fz.fence_names(self.fence_state.breached)}"
+        if cfg.alt_max_m < cfg.alt_min_m:
+            return "FENCE_ALT_MAX < FENCE_ALT_MIN"
+        if cfg.alt_max_m - cfg.alt_min_m <= 2 * cfg.margin_m:
+            return "FENCE_MARGIN too big"
         return None
 
     # ------------------------------------------------------------------ arming
@@ -347,8 +348,11 @@ class Vehicle:
         return True, None
 
     # ------------------------------------------------------------------ inbound
-    def handle(self, msg: mavlink.MAVLink_message, link: int, now_s: float) -> Outgoing:
-        """Process one message addressed to the vehicle (or broadcast) that arrived on ``link``."""
+    def handle(self, msg: mavlink.MAVLink_message, link: int) -> Outgoing:
+        """Process one message addressed to the vehicle (or broadcast) that arrived on ``link``.
+
+        It takes effect at the vehicle's current time (the last ``advance``).
+        """
         kind = msg.get_type()
         handler = getattr(self, f"_on_{kind.lower()}", None)
         if handler is not None:
@@ -418,8 +422,8 @@ class Vehicle:
             if p[0] > 0:
                 self.mode.guided_speed_mps = p[0]
             n, e = self.origin.to_ne(lat, lon)
-            self._set_guided_position(n, e, self._target_up(frame, p[6], n, e))
-            return [self._ack(link, msg, cmd, M.MAV_RESULT_ACCEPTED)]
+            ok = self._set_guided_position(n, e, self._target_up(frame, p[6], n, e))
+            return [self._ack(link, msg, cmd, M.MAV_RESULT_ACCEPTED if ok else M.MAV_RESULT_FAILED)]
         if cmd == M.MAV_CMD_DO_CHANGE_SPEED:
             if p[1] > 0:
                 self.mode.guided_speed_mps = p[1]
@@ -524,24 +528,40 @@ class Vehicle:
             return alt_m + self.ground_up_m(n, e)
         return alt_m + (self.home.alt_amsl_m - self.origin.alt_amsl_m)
 
-    def _set_guided_position(self, n: float, e: float, up: float) -> None:
+    def destination_within_fence(self, n: float, e: float) -> bool:
+        """AC_Fence::check_destination_within_fence: polygon and circle fences, when enabled."""
+        if not self.fence_enabled:
+            return True
+        cfg = self.fence_config()
+        if cfg.types & fz.TYPE_POLYGON and fz.polygon_breached(n, e, self.fence_zones,
+                                                               bool(cfg.options & 2)):
+            return False
+        return not (cfg.types & fz.TYPE_CIRCLE and math.hypot(n, e) > cfg.radius_m)
+
+    def _set_guided_position(self, n: float, e: float, up: float) -> bool:
+        """ModeGuided::set_destination: refused outside the fence; replaces an airborne take-off."""
+        if not self.destination_within_fence(n, e):
+            return False
         st = self.mode
         st.vel_ne = st.vel_up = None
         st.hold_ne = (n, e)
-        if st.takeoff_up_m is not None:
-            st.takeoff_up_m = up
         st.hold_up_m = up
+        if st.takeoff_up_m is not None and self.body.on_ground:
+            st.takeoff_up_m = up  # deviation: ArduCopter would abort the take-off (see modes.py)
+        else:
+            st.takeoff_up_m = None
+        return True
 
     def _set_guided_velocity(self, vn: float, ve: float, vu: float) -> None:
+        """ModeGuided::set_velaccel: replaces a take-off in progress once airborne."""
         st = self.mode
-        if st.takeoff_up_m is not None:
-            return
+        if st.takeoff_up_m is not None and self.body.on_ground:
+            return  # deviation: ArduCopter would abort the take-off (see modes.py)
+        st.takeoff_up_m = None
         st.vel_ne = (vn, ve)
         st.vel_up = vu
         st.vel_time_s = self.now_s
         st.hold_up_m = self.body.up_m
-        if self.body.on_ground and vu <= 0.0:
-            st.vel_ne = (0.0, 0.0)
 
     def _guided_yaw(self, mask: int, yaw_rad: float) -> None:
         if not mask & 1024:

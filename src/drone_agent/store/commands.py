@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from drone_agent.errors import EnvironmentFault, InputError
+from drone_agent.evidence import verify_flight
 from drone_agent.store import evidence_link, progress, retention
 from drone_agent.store.config import StoreConfig, default_state_dir, resolve_store
 from drone_agent.store.embedded import EmbeddedStore
@@ -69,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     upload = sub.add_parser("upload", help="verify, upload, read back and (if configured) delete "
                                            "flight folders; resumable")
-    upload.add_argument("flight_dirs", nargs="*", type=Path, metavar="FLIGHT_DIR")
+    upload.add_argument("flight_dirs", nargs="*", type=Path, metavar="FLIGHT_DIR",
+                        help="flight folder(s) to queue, verify, upload and read back")
     upload.add_argument("--all", action="store_true", help="upload every queued flight")
     upload.add_argument("--list", action="store_true", help="show the upload queue and exit")
     _store_options(upload)
@@ -92,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evidential = mark_sub.add_parser("evidential", help="tag evidential=yes and place legal holds")
     evidential.add_argument("flight_id", metavar="FLIGHT_ID")
     evidential.add_argument("segments", nargs="*", metavar="SEGMENT",
-                            help="segment or still names (e.g. seg-0003); default: all")
+                            help="segment or still names (e.g. 000003 or stills/000001); default: all")
     evidential.add_argument("--by", required=True, metavar="OFFICER",
                             help="who marks it (name and collar number), recorded")
     evidential.add_argument("--reason", required=True, help="why it is evidence, recorded")
@@ -194,7 +196,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
             raise InputError(f"flight folder {flight_dir} not found", "pass an existing flight folder")
     uploader = Uploader(
         cfg, make_client(cfg), states,
-        verify=evidence_link.verify,
+        verify=verify_flight,
         audit_for=evidence_link.audit_opener(args.device_key, args.passphrase_env),
         summarize=evidence_link.summarize,
         retry=Retry(attempts=cfg.retries),

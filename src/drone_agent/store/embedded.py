@@ -260,7 +260,6 @@ class EmbeddedStore:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.telemetry=false",
-            "-master.volumeSizeLimitMB=64",
         ]
 
     def start(self) -> EmbeddedStore:

@@ -1,4 +1,5 @@
-"""The uploader's three seams, wired to the evidence package (verify, summary, audit log)."""
+"""The uploader's seams wired to the evidence package: flight summary and signed audit records
+(verification is ``drone_agent.evidence.verify_flight`` itself)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from drone_agent.errors import InputError
+from drone_agent.evidence import AuditLog, DeviceKey, read_flight_summary
 from drone_agent.store.plan import FlightInfo
-
-
-def verify(flight_dir: Path) -> Any:
-    """``drone_agent.evidence.verify_flight`` (report with ``.intact`` and ``.problems``)."""
-    from drone_agent.evidence import verify_flight
-
-    return verify_flight(flight_dir)
 
 
 def summarize(flight_dir: Path) -> FlightInfo:
     """What the store tags and files objects by, from the flight's manifest."""
-    from drone_agent.evidence import read_flight_summary
-
     summary = read_flight_summary(flight_dir)
     return FlightInfo(
         flight_id=summary.flight_id,
@@ -34,8 +27,6 @@ def summarize(flight_dir: Path) -> FlightInfo:
 def audit_opener(device_key: Path | None, passphrase_env: str | None) -> Callable[[Path], Any]:
     """``flight_dir -> append(event, **fields)`` signing with the aircraft's device key, which is
     loaded now so a missing key or wrong passphrase stops the upload before it starts."""
-    from drone_agent.evidence import AuditLog, DeviceKey
-
     if device_key is None:
         raise InputError(
             "the flight's audit log must record the upload, which needs the device key",
@@ -47,9 +38,12 @@ def audit_opener(device_key: Path | None, passphrase_env: str | None) -> Callabl
             raise InputError(f"environment variable {passphrase_env} is not set",
                              "export the device key passphrase in it")
         passphrase = os.environ[passphrase_env]
-    key = DeviceKey.load(device_key, passphrase)
+    return audit_for_key(DeviceKey.load(device_key, passphrase))
 
+
+def audit_for_key(device_key: DeviceKey) -> Callable[[Path], Any]:
+    """``flight_dir -> append(event, **fields)`` for an already loaded ``DeviceKey`` (demo, agent)."""
     def open_audit(flight_dir: Path) -> Callable[..., Any]:
-        return AuditLog.open(flight_dir, key).append
+        return AuditLog.open(flight_dir, device_key).append
 
     return open_audit

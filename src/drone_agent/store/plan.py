@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,30 +91,45 @@ def part_size_for(size_bytes: int, threshold_bytes: int, part_size_bytes: int) -
 
 
 def hash_file(path: Path, relpath: str, part_size_bytes: int) -> FileDigest:
-    """Hash ``path`` in one pass: whole-file SHA-256 and, when multipart, each part's SHA-256."""
-    whole = hashlib.sha256()
-    parts: list[bytes] = []
-    part = hashlib.sha256()
-    in_part = 0
+    """Hash ``path``: whole-file SHA-256 and, when multipart, each part's SHA-256 -- the two on
+    separate threads (hashlib releases the GIL), so a large file costs one pass of wall time."""
     stat = path.stat()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            whole.update(chunk)
-            if not part_size_bytes:
-                continue
-            view = memoryview(chunk)
-            while view:
-                take = min(len(view), part_size_bytes - in_part)
-                part.update(view[:take])
-                in_part += take
-                view = view[take:]
-                if in_part == part_size_bytes:
-                    parts.append(part.digest())
-                    part, in_part = hashlib.sha256(), 0
-    if in_part or (part_size_bytes and not parts):
-        parts.append(part.digest())
+    if not part_size_bytes:
+        with path.open("rb") as handle:
+            whole = hashlib.file_digest(handle, "sha256").hexdigest()
+        return FileDigest(relpath, stat.st_size, stat.st_mtime_ns, whole, 0, ())
+    result: dict[str, str | BaseException] = {}
+
+    def whole_file() -> None:
+        try:
+            with path.open("rb") as handle:
+                result["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+
+    helper = threading.Thread(target=whole_file, name=f"sha256 {relpath}")
+    helper.start()
+    parts: list[bytes] = []
+    try:
+        with path.open("rb") as handle:
+            while True:
+                part = hashlib.sha256()
+                remaining = part_size_bytes
+                while remaining and (chunk := handle.read(min(_READ_CHUNK, remaining))):
+                    part.update(chunk)
+                    remaining -= len(chunk)
+                if remaining == part_size_bytes and parts:
+                    break  # end of file exactly at a part boundary
+                parts.append(part.digest())
+                if remaining:
+                    break  # short (last) part
+    finally:
+        helper.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
     return FileDigest(
-        relpath, stat.st_size, stat.st_mtime_ns, whole.hexdigest(), part_size_bytes, tuple(parts)
+        relpath, stat.st_size, stat.st_mtime_ns, str(result["sha256"]), part_size_bytes,
+        tuple(parts),
     )
 
 

@@ -84,7 +84,7 @@ class RichProgress(NullProgress):
 
     def __init__(self, console: Console) -> None:
         self._bar = RichBar(
-            TextColumn("{task.description}", style="bold"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -112,17 +112,17 @@ class RichProgress(NullProgress):
         task = self._files.pop(relpath, None)
         if task is not None:
             self._bar.remove_task(task)
-        self._bar.console.print(f"  {relpath}: {outcome}")
+        self._bar.console.print(f"  {relpath}: {outcome}", markup=False, highlight=False)
 
     def flight_finished(self, flight_id: str, outcome: str) -> None:
         for task in self._files.values():
             self._bar.remove_task(task)
         self._files.clear()
         self._bar.stop()
-        self._bar.console.print(f"{flight_id}: {outcome}")
+        self._bar.console.print(f"{flight_id}: {outcome}", markup=False, highlight=False)
 
     def note(self, text: str) -> None:
-        self._bar.console.print(text)
+        self._bar.console.print(text, markup=False, highlight=False)
 
 
 def for_stream(stream: TextIO | None = None) -> Progress:

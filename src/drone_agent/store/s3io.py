@@ -136,6 +136,9 @@ def translate(exc: BaseException, cfg: StoreConfig, doing: str) -> DroneAgentErr
         )
     if isinstance(exc, BotoCoreError):
         return EnvironmentFault(f"{cfg.describe()}: {exc} while {doing}", resume)
+    if isinstance(exc, OSError):
+        return EnvironmentFault(f"{exc.strerror or exc} while {doing}",
+                                "check the file and its permissions; " + resume)
     raise exc
 
 

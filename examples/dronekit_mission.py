@@ -1,13 +1,26 @@
 """A plain DroneKit mission flown beside ``drone-agent fly``: take off, fly a leg, return.
 
-The script knows nothing about the agent. It flies its own MAVLink connection to the vehicle (the
-agent has another one); when the agent stops the aircraft before a boundary, the script sees what any
-ground station sees: the mode change (BRAKE, LOITER or RTL) and the agent's STATUSTEXT with the reason.
+The script knows nothing about the agent. It has its own MAVLink connection to the vehicle (the
+agent has another one). When the agent stops the aircraft before a boundary, the script sees what
+any ground station sees: the mode change (BRAKE, LOITER or RTL) and the agent's STATUSTEXT with the
+reason. It then does what a script or pilot may do after a stop: switch back to GUIDED and try the
+same leg again, which the agent stops again while it closes on the boundary. Finally it flies home
+with RTL and waits until the vehicle has landed and disarmed.
 
-    python examples/dronekit_mission.py --connect tcp:127.0.0.1:5762 --north-m 400 --speed-mps 10
+    drone-agent fly --config op.toml --connect tcp:127.0.0.1:5760      # wait for "gate: permitted"
+    python examples/dronekit_mission.py --connect tcp:127.0.0.1:5762 --north-m 150 --speed-mps 10
+
+``--north-m`` is measured from where the vehicle took off. ArduCopter refuses a GUIDED destination
+outside its own enabled fence (which the agent always sets up), so a leg that ends beyond the
+operation area never starts; choose a point inside the area. ``--goto simple`` (the default) uses
+DroneKit's ``simple_goto`` (MISSION_ITEM with current=2); ``--goto target`` sends
+SET_POSITION_TARGET_GLOBAL_INT instead. Both end in the same ArduCopter call (ModeGuided
+set_destination).
 
 Needs ``pip install 'drone-agent[dronekit]'`` (dronekit2, which imports as ``dronekit``; never install
-the original ``dronekit`` beside it). Prints one JSON line per observation so a test can follow it.
+the original ``dronekit`` beside it). Prints one JSON line per observation on stdout (``kind``:
+``connected``, ``mode``, ``statustext``, ``armed``, ``airborne``, ``goto``, ``moving``,
+``leg_end``, ``rtl``, ``landed``, ``timeout``); exit code 0 when it has landed, 1 on a timeout.
 """
 
 from __future__ import annotations
@@ -16,74 +29,143 @@ import argparse
 import json
 import math
 import sys
+import threading
 import time
+from collections.abc import Callable
 
-from dronekit import LocationGlobalRelative, VehicleMode, connect
+from dronekit import LocationGlobalRelative, Vehicle, VehicleMode, connect
+from pymavlink import mavutil
+
+EARTH_M_PER_DEG = 111_319.5  # metres per degree of latitude (ArduPilot's LATLON_TO_M)
+POSITION_ONLY_MASK = 0b0000_1111_1111_1000  # SET_POSITION_TARGET_*: use x, y, z only
+STILL_MPS = 0.3
+MOVING_MPS = 1.0
+
+_out = threading.Lock()  # DroneKit calls listeners from its own thread
 
 
 def emit(kind: str, **fields: object) -> None:
-    print(json.dumps({"t": round(time.monotonic(), 2), "kind": kind, **fields}), flush=True)
+    line = json.dumps({"t": round(time.monotonic(), 3), "kind": kind, **fields})
+    with _out:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
-def offset(home: LocationGlobalRelative, north_m: float, alt_m: float) -> LocationGlobalRelative:
-    return LocationGlobalRelative(home.lat + north_m / 111_320.0, home.lon, alt_m)
+class Timeout(Exception):
+    pass
 
 
-def wait_for(predicate, timeout_s: float, what: str) -> None:
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            emit("timeout", waiting_for=what)
-            sys.exit(1)
-        time.sleep(0.1)
+            raise Timeout(what)
+        time.sleep(0.05)
+
+
+def ground_speed_mps(vehicle: Vehicle) -> float:
+    velocity = vehicle.velocity  # [vn, ve, vd] in m/s from GLOBAL_POSITION_INT
+    return math.hypot(velocity[0], velocity[1]) if velocity and None not in velocity[:2] else 0.0
+
+
+def north_of(origin: LocationGlobalRelative, location: LocationGlobalRelative) -> float:
+    return (location.lat - origin.lat) * EARTH_M_PER_DEG
+
+
+def go_north(vehicle: Vehicle, origin: LocationGlobalRelative, north_m: float, alt_m: float,
+             speed_mps: float, method: str) -> None:
+    target = LocationGlobalRelative(origin.lat + north_m / EARTH_M_PER_DEG, origin.lon, alt_m)
+    if method == "simple":
+        vehicle.simple_goto(target, groundspeed=speed_mps)
+        return
+    vehicle.send_mavlink(vehicle.message_factory.set_position_target_global_int_encode(
+        0, 0, 0, mavutil.mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, POSITION_ONLY_MASK,
+        round(target.lat * 1e7), round(target.lon * 1e7), alt_m, 0, 0, 0, 0, 0, 0, 0, 0))
+    vehicle.groundspeed = speed_mps  # after the target: a new destination resets the speed
+
+
+def ensure_guided(vehicle: Vehicle) -> None:
+    if vehicle.mode.name != "GUIDED":
+        vehicle.mode = VehicleMode("GUIDED")
+        wait_for(lambda: vehicle.mode.name == "GUIDED", 10, "GUIDED")
+
+
+def fly(vehicle: Vehicle, args: argparse.Namespace) -> None:
+    wait_for(lambda: vehicle.is_armable, args.timeout_s, "armable")
+    ensure_guided(vehicle)
+    arm_deadline = time.monotonic() + 60
+    while not vehicle.armed:  # the autopilot may still refuse for a moment (pre-arm checks)
+        vehicle.armed = True
+        try:
+            wait_for(lambda: vehicle.armed, 3, "armed")
+        except Timeout:
+            if time.monotonic() > arm_deadline:
+                raise
+    emit("armed")
+    vehicle.simple_takeoff(args.alt_m)
+    wait_for(lambda: vehicle.location.global_relative_frame.alt >= args.alt_m * 0.95, 120,
+             "take-off height")
+    origin = vehicle.location.global_relative_frame
+    emit("airborne", alt_m=round(origin.alt, 2))
+
+    for leg in range(1, args.legs + 1):
+        ensure_guided(vehicle)
+        emit("goto", leg=leg, north_m=args.north_m, speed_mps=args.speed_mps, method=args.goto)
+        go_north(vehicle, origin, args.north_m, args.alt_m, args.speed_mps, args.goto)
+        try:
+            wait_for(lambda: ground_speed_mps(vehicle) > MOVING_MPS or vehicle.mode.name != "GUIDED",
+                     args.start_timeout_s, "moving")
+            emit("moving", leg=leg)
+        except Timeout:  # e.g. the destination is outside the flight controller's fence
+            emit("goto_ignored", leg=leg, mode=vehicle.mode.name)
+        wait_for(lambda: vehicle.mode.name != "GUIDED" or ground_speed_mps(vehicle) < STILL_MPS,
+                 args.timeout_s, "stop or arrival")
+        wait_for(lambda: ground_speed_mps(vehicle) < STILL_MPS, 60, "standstill")
+        emit("leg_end", leg=leg, mode=vehicle.mode.name,
+             north_m=round(north_of(origin, vehicle.location.global_relative_frame), 2))
+
+    vehicle.mode = VehicleMode("RTL")
+    emit("rtl")
+    wait_for(lambda: not vehicle.armed, args.timeout_s, "landed and disarmed")
+    emit("landed")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connect", required=True, help="MAVLink connection, e.g. tcp:127.0.0.1:5762")
+    parser.add_argument("--connect", required=True,
+                        help="MAVLink connection, e.g. tcp:127.0.0.1:5762 (SITL's second port)")
     parser.add_argument("--alt-m", type=float, default=30.0, help="take-off height above home")
-    parser.add_argument("--north-m", type=float, default=400.0, help="length of the leg north of home")
+    parser.add_argument("--north-m", type=float, default=150.0,
+                        help="end of the leg, metres north of the take-off point")
     parser.add_argument("--speed-mps", type=float, default=10.0, help="ground speed on the leg")
+    parser.add_argument("--legs", type=int, default=2, help="how often the leg is tried")
+    parser.add_argument("--goto", choices=("simple", "target"), default="simple",
+                        help="simple_goto (MISSION_ITEM current=2) or SET_POSITION_TARGET_GLOBAL_INT")
+    parser.add_argument("--start-timeout-s", type=float, default=10.0,
+                        help="a goto that has not made the vehicle move after this long is reported "
+                             "as ignored")
     parser.add_argument("--timeout-s", type=float, default=300.0, help="give up after this long")
     args = parser.parse_args()
 
     vehicle = connect(args.connect, wait_ready=True, heartbeat_timeout=60)
+    emit("connected", connection=args.connect)
 
     @vehicle.on_message("STATUSTEXT")
-    def _statustext(_vehicle, _name, message):  # noqa: ANN001 - DroneKit's listener signature
-        emit("statustext", severity=message.severity, text=message.text)
+    def _statustext(_vehicle, _name, message):  # noqa: ANN001, ANN202 -- DroneKit's signature
+        emit("statustext", severity=message.severity, text=message.text,
+             source=[message.get_srcSystem(), message.get_srcComponent()])
 
     @vehicle.on_attribute("mode")
-    def _mode(_vehicle, _name, mode):  # noqa: ANN001
+    def _mode(_vehicle, _name, mode):  # noqa: ANN001, ANN202
         emit("mode", mode=mode.name)
 
-    wait_for(lambda: vehicle.is_armable, args.timeout_s, "armable")
-    vehicle.mode = VehicleMode("GUIDED")
-    wait_for(lambda: vehicle.mode.name == "GUIDED", 10, "GUIDED")
-    vehicle.armed = True
-    wait_for(lambda: vehicle.armed, 30, "armed")
-    vehicle.simple_takeoff(args.alt_m)
-    wait_for(lambda: vehicle.location.global_relative_frame.alt >= args.alt_m * 0.95, 60, "take-off height")
-    home = vehicle.location.global_relative_frame
-    emit("airborne", alt_m=home.alt)
-
-    for leg in (1, 2):
-        if vehicle.mode.name != "GUIDED":
-            vehicle.mode = VehicleMode("GUIDED")
-            wait_for(lambda: vehicle.mode.name == "GUIDED", 10, "GUIDED again")
-        emit("goto", leg=leg, north_m=args.north_m)
-        vehicle.simple_goto(offset(home, args.north_m, args.alt_m), groundspeed=args.speed_mps)
-        time.sleep(1.0)
-        wait_for(lambda: vehicle.mode.name != "GUIDED" or math.hypot(*vehicle.velocity[:2]) < 0.3,
-                 args.timeout_s, "stop or arrival")
-        emit("leg_end", leg=leg, mode=vehicle.mode.name,
-             north_m=(vehicle.location.global_relative_frame.lat - home.lat) * 111_320.0)
-        wait_for(lambda: math.hypot(*vehicle.velocity[:2]) < 0.3, 30, "standstill")
-
-    vehicle.mode = VehicleMode("RTL")
-    wait_for(lambda: not vehicle.armed, args.timeout_s, "landed and disarmed")
-    emit("landed")
-    vehicle.close()
+    try:
+        fly(vehicle, args)
+    except Timeout as exc:
+        emit("timeout", waiting_for=str(exc), mode=vehicle.mode.name, armed=vehicle.armed)
+        return 1
+    finally:
+        vehicle.close()
     return 0
 
 

@@ -16,3 +16,9 @@ def sitl_fixtures() -> Path:
     if not SITL_FIXTURES.is_dir():
         pytest.skip(f"real SITL fixtures not found at {SITL_FIXTURES}")
     return SITL_FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the upload queue (XDG_STATE_HOME) of every test out of the user's home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

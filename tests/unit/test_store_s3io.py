@@ -47,6 +47,7 @@ def test_transient_classification() -> None:
     assert is_transient(EndpointConnectionError(endpoint_url="x"))
     assert is_transient(_client_error("SlowDown", 503))
     assert not is_transient(_client_error("AccessDenied", 403))
+    assert not is_transient(_client_error("NotImplemented", 501))
     assert not is_transient(ValueError("x"))
 
 

@@ -133,12 +133,14 @@ class Codec:
             signing.timestamp = max(signing.timestamp, signing_timestamp(unix_s))
 
     def encode(
-        self, msg: mavlink.MAVLink_message, unix_s: float, component_id: int | None = None
+        self, msg: mavlink.MAVLink_message, unix_s: float, component_id: int | None = None,
+        system_id: int | None = None,
     ) -> bytes:
-        """Pack ``msg`` as a MAVLink 2 packet from our system (signed when keyed), from our
-        component or from ``component_id`` -- another component hosted on this link, such as
-        the camera (100)."""
+        """Pack ``msg`` as a MAVLink 2 packet (signed when keyed) from our system and component,
+        or from another component hosted on this link (``component_id``, ``system_id``): the
+        camera (100), which speaks as part of the vehicle's system as companion cameras do."""
         self._advance_clock(unix_s)
+        self._mav.srcSystem = self.system_id if system_id is None else system_id
         self._mav.srcComponent = self.component_id if component_id is None else component_id
         buf = bytes(msg.pack(self._mav))
         self._mav.seq = (self._mav.seq + 1) % 256

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from drone_agent.errors import InputError
@@ -50,7 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     fly.add_argument("--ready-timeout", type=float, default=120.0, metavar="S",
                      help="wait this long for GPS/EKF/home before the gate decides (default 120)")
     fly.add_argument("--status-interval", type=float, default=1.0, metavar="S",
-                     help="seconds between status lines (default 1)")
+                     help="seconds between status updates (default 1)")
+    fly.add_argument("--camera", metavar="SOURCE",
+                     help="attach a camera: OpenCV device index, video file, or rtsp:// / udp:// / "
+                     "http:// stream (overrides [camera] source; needs [camera] width_px/height_px)")
+    fly.add_argument("--no-upload-queue", action="store_true",
+                     help="do not put the closed flight on the upload queue ('drone-agent upload --all')")
     fly.set_defaults(func=cmd_fly)
 
 
@@ -60,6 +64,7 @@ def _positive(name: str, value: float | None) -> None:
 
 
 def cmd_fly(args: argparse.Namespace) -> int:
+    from drone_agent.agent.console import console_for_terminal
     from drone_agent.agent.flight import FlyOptions, run_flight
 
     for name in ("--takeoff", "--duration", "--ready-timeout", "--status-interval"):
@@ -85,6 +90,16 @@ def cmd_fly(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         ready_timeout_s=args.ready_timeout,
         status_interval_s=args.status_interval,
+        camera_source=args.camera,
     )
-    outcome = run_flight(options, say=lambda line: print(line, file=sys.stdout, flush=True))
+    console = console_for_terminal()
+    try:
+        outcome = run_flight(options, console=console)
+    finally:
+        console.close()
+    if outcome.flight_dir is not None and not args.no_upload_queue:
+        from drone_agent.store import enqueue_flight
+
+        enqueue_flight(outcome.flight_dir)
+        print(f"queued for upload: {outcome.flight_dir} (send with 'drone-agent upload --all')")
     return outcome.exit_code

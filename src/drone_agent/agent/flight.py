@@ -28,6 +28,7 @@ One thread, one :class:`~drone_agent.agent.link.Link` loop, in phases:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ import shapely
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone_agent.agent.ardupilot import RTL_ALTITUDE, WAYPOINT_SPEED
+from drone_agent.agent.capture_runtime import CaptureRuntime, FrameSourceFactory, capture_streams_hz
+from drone_agent.agent.console import Console, LineConsole
 from drone_agent.agent.codec import Codec, load_signing_key
 from drone_agent.agent.command import CommandLong, ModeChange
 from drone_agent.agent.config import LinkConfig, link_config_from_table
@@ -48,11 +51,13 @@ from drone_agent.agent.gate import GateResult, preflight_gate
 from drone_agent.agent.guard import GuardConfig, check_record, guard_config_from_table, kinematic_state
 from drone_agent.agent.guard_runner import GuardRunner
 from drone_agent.agent.heartbeat import LinkMonitor
-from drone_agent.agent.link import Link
+from drone_agent.agent.link import HostedComponent, Link
 from drone_agent.agent.params import ParamRead, resolve_alias
 from drone_agent.agent.status import flight_status
 from drone_agent.agent.streams import AGENT_STREAMS_HZ, RateCheck, StreamSetup
 from drone_agent.agent.transport import open_transport, parse_connection
+from drone_agent.capture.config import parse_camera_section, parse_trigger_section
+from drone_agent.capture.sources import BootTimeEstimator, OpenCvSource
 from drone_agent.errors import DroneAgentError, InputError, NotPermitted
 from drone_agent.geofence import (
     ElevationGrid,
@@ -67,6 +72,7 @@ from drone_agent.geofence import (
 from drone_agent.geofence.terrain import SOURCE_ELEVATION_FILE
 
 TLOG_FILE = "telemetry.tlog"
+ZONES_FILE = "zones.geojson"
 TERRAIN_WAIT_S = 3.0  # after the vehicle is ready, how long to wait for a first TERRAIN_REPORT
 DEG_PER_M = 1.0 / 111_320.0
 REQUIRED_STREAMS_HZ = {"GLOBAL_POSITION_INT": AGENT_STREAMS_HZ["GLOBAL_POSITION_INT"]}
@@ -88,6 +94,7 @@ class FlyOptions:
     duration_s: float | None = None
     ready_timeout_s: float = 120.0
     status_interval_s: float = 1.0
+    camera_source: str | None = None  # overrides [camera] source; attaches a camera
 
 
 @dataclass
@@ -99,6 +106,7 @@ class FlightOutcome:
     sync: SyncReport | None = None
     reactions: list = field(default_factory=list)
     stops: int = 0
+    capture: CaptureRuntime | None = None
     interrupted: bool = False
     exit_code: int = 0
 
@@ -114,10 +122,16 @@ def _load_profile(options: FlyOptions):  # noqa: ANN202 -- (Operation, base_dir)
 
 def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
                clock: Callable[[], float] = time.monotonic,
-               stop_requested: Callable[[], bool] = lambda: False) -> FlightOutcome:
+               stop_requested: Callable[[], bool] = lambda: False,
+               console: Console | None = None,
+               open_frames: FrameSourceFactory | None = None) -> FlightOutcome:
     """Run ``fly`` end to end (see module docstring). ``stop_requested`` is polled every loop
     turn while guarding; when it returns True the agent stops guarding and closes the folder
     (the vehicle stays under its own fence), like Ctrl-C but with exit code 0.
+
+    ``console`` shows events and status (default: ``say`` lines). A camera is attached when the
+    profile has a ``[camera]`` section or ``options.camera_source`` is set; ``open_frames``
+    opens its frames (default: OpenCV on ``[camera] source``; the demo passes the simulator's).
 
     Raises:
         InputError: bad profile, options, keys. NotPermitted: the gate refused (after the
@@ -125,8 +139,11 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
     """
     from drone_agent.evidence import DeviceKey, EvidenceRecipient, FlightVault
 
+    console = console or LineConsole(say)
     operation, base_dir = _load_profile(options)
-    sections = operation.sections
+    sections = dict(operation.sections)
+    if options.camera_source is not None:
+        sections["camera"] = {**sections.get("camera", {}), "source": options.camera_source}
     guard_config = guard_config_from_table(sections.get("guard"), operation.source)
     link_config = link_config_from_table(sections.get("link"), base_dir, operation.source)
     link_config = LinkConfig(
@@ -151,7 +168,9 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
                                           "config_sha256": operation.config_sha256})
     audit = vault.audit.append
     outcome = FlightOutcome(flight_dir=vault.flight_dir)
+    say = console.say
     say(f"flight folder {vault.flight_dir}")
+    _write_zones(vault, operation)
     audit("agent_start", connect=str(endpoint), system_id=link_config.system_id,
           component_id=link_config.component_id, signing=key is not None)
     audit("config", operation=operation.as_record(), guard=_dataclass_record(guard_config),
@@ -163,8 +182,8 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
         transport = open_transport(endpoint)
         link = Link(transport, codec, monitor=LinkMonitor(timeout_s=link_config.link_timeout_s),
                     clock=clock, tlog=tlog)
-        _fly(link, operation, grid, guard_config, link_config, options, audit, say, outcome, clock,
-             stop_requested)
+        _fly(link, operation, grid, guard_config, link_config, options, audit, console, outcome, clock,
+             stop_requested, sections, vault, open_frames or _opencv_frames)
     except KeyboardInterrupt:
         outcome.interrupted, outcome.exit_code = True, 130
         message = ("interrupted: drone-agent stopped guarding; the vehicle stays under the flight "
@@ -180,12 +199,33 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
               state=None if link is None else link.state.as_dict())
         raise
     finally:
+        if outcome.capture is not None:
+            outcome.capture.stop()
         if link is not None:
             link.close()
         tlog.close()
         vault.attach_file(TLOG_FILE)
         vault.close()
     return outcome
+
+
+def _opencv_frames(camera: Any, boot_time: BootTimeEstimator) -> Any:
+    return OpenCvSource(camera.source, boot_time=boot_time)
+
+
+def _write_zones(vault: Any, operation: Any) -> None:
+    """The zones this flight is flown against, as GeoJSON, into the flight folder (for the report)."""
+    features = []
+    for zone in operation.zones:
+        props = {"kind": zone.kind, "name": zone.name, "source": zone.label}
+        for key in ("radius_m", "floor_m", "ceiling_m"):
+            if getattr(zone, key) is not None:
+                props[key] = getattr(zone, key)
+        features.append({"type": "Feature", "properties": props,
+                         "geometry": shapely.geometry.mapping(zone.geometry)})
+    path = vault.flight_dir / ZONES_FILE
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, default=list))
+    vault.attach_file(ZONES_FILE)
 
 
 def _area_lonlat(operation) -> Any:  # noqa: ANN001 -- the operation area in lon/lat degrees
@@ -210,8 +250,14 @@ def _run_until(link: Link, done: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardConfig, link_config: LinkConfig,  # noqa: ANN001, C901
-         options: FlyOptions, audit, say, outcome: FlightOutcome, clock,  # noqa: ANN001
-         stop_requested: Callable[[], bool]) -> None:
+         options: FlyOptions, audit, console: Console, outcome: FlightOutcome, clock,  # noqa: ANN001
+         stop_requested: Callable[[], bool], sections: dict[str, Any], vault: Any,
+         open_frames: FrameSourceFactory) -> None:
+    say = console.say
+    with_camera = "camera" in sections
+    if with_camera:  # validate [camera]/[trigger] before touching the vehicle
+        camera_cfg = parse_camera_section(sections["camera"], f"{operation.source} [camera]")
+        trigger_cfg = parse_trigger_section(sections.get("trigger", {}), f"{operation.source} [trigger]")
     autopilot = link.wait_for_autopilot(link_config.connect_timeout_s)
     link.monitor.drain_events()  # the first contact is audited just below as link_up
     peer = link.peer
@@ -220,7 +266,11 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
         f"(MAV_AUTOPILOT {autopilot.autopilot}, MAV_TYPE {autopilot.vehicle_type})")
     audit("link_up", system_id=autopilot.system_id, component_id=autopilot.component_id,
           autopilot=autopilot.autopilot, vehicle_type=autopilot.vehicle_type)
-    streams = link.run(StreamSetup(peer))
+    rates = dict(AGENT_STREAMS_HZ)
+    if with_camera:
+        for name, hz in capture_streams_hz(camera_cfg, trigger_cfg).items():
+            rates[name] = max(hz, rates.get(name, 0.0))
+    streams = link.run(StreamSetup(peer, rates))
     rates = link.run(RateCheck(peer, REQUIRED_STREAMS_HZ, window_s=2.0))
     audit("streams", methods=dict(streams.methods), measured_hz=rates)
 
@@ -279,6 +329,19 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
     runner = GuardRunner(fence, KinematicState, guard_config, peer, lambda: link.state, link.send,
                          audit, clock, lambda: link.rx_time_s, ground_amsl_m)
     link.add(runner)
+    if with_camera:
+        capture = CaptureRuntime(sections, str(operation.source), fence, vault, open_frames,
+                                 vehicle_system_id=autopilot.system_id,
+                                 incident_ref=operation.incident_ref, say=say, clock=clock)
+        link.add(HostedComponent(link, capture.component_id, capture.on_message, capture.tick,
+                                 system_id=autopilot.system_id))
+        outcome.capture = capture
+        capture.start()
+        console.bind_trigger(capture.pilot, capture.trigger_config.pilot_key)
+        audit("camera_attached", source=capture.camera_config.source,
+              component_id=capture.component_id, privacy_zones=[z[0] for z in fence.privacy_zones_local()])
+        say(f"camera attached as MAVLink component {autopilot.system_id}/{capture.component_id}; "
+            "recording only while an evidence trigger is set")
     if options.takeoff_alt_m is not None:
         _take_off(link, peer, options.takeoff_alt_m, audit, say)
     was_armed = link.state.armed
@@ -297,8 +360,10 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
         if now >= next_status:
             next_status = now + options.status_interval_s
             decision = runner.last_decision
-            say(flight_status(state, link.monitor.up, None if decision is None else decision.check,
-                              runner.guard.phase.value, fence.limits.max_height_agl_m).line())
+            console.show(flight_status(
+                state, link.monitor.up, None if decision is None else decision.check,
+                runner.guard.phase.value, fence.limits.max_height_agl_m,
+                None if outcome.capture is None else outcome.capture.status(), vault.flight_dir))
         if was_armed and not state.armed:
             audit("landed_disarmed", state=state.as_dict())
             say("landed and disarmed")

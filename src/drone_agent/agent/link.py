@@ -78,9 +78,9 @@ class Link:
         if self.tlog is not None:
             self.tlog.write(struct.pack(">Q", int(self.wallclock() * 1e6)) + data)
 
-    def send(self, msgs: Outgoing, component_id: int | None = None) -> None:
+    def send(self, msgs: Outgoing, component_id: int | None = None, system_id: int | None = None) -> None:
         for msg in msgs:
-            data = self.codec.encode(msg, self.wallclock(), component_id)
+            data = self.codec.encode(msg, self.wallclock(), component_id, system_id)
             self.transport.write(data)
             self._log(data)
 
@@ -171,7 +171,8 @@ class HostedComponent:
     """Run a sans-IO component with its own component id on a :class:`Link`.
 
     ``on_message(msg, now_s)`` and ``tick(now_s)`` return the component's messages, which are
-    sent at once as ``component_id``. Add it with ``link.add(HostedComponent(...))``.
+    sent at once as ``component_id`` (of ``system_id``, default ours). Add it with
+    ``link.add(HostedComponent(...))``.
     """
 
     deadline_s = None
@@ -182,16 +183,18 @@ class HostedComponent:
         component_id: int,
         on_message: Callable[[Message, float], Outgoing],
         tick: Callable[[float], Outgoing],
+        system_id: int | None = None,
     ) -> None:
         self.link = link
         self.component_id = component_id
+        self.system_id = system_id
         self.on_message = on_message
         self.tick = tick
 
     def receive(self, msg: Message, now_s: float) -> Outgoing:
-        self.link.send(self.on_message(msg, now_s), self.component_id)
+        self.link.send(self.on_message(msg, now_s), self.component_id, self.system_id)
         return []
 
     def poll(self, now_s: float) -> Outgoing:
-        self.link.send(self.tick(now_s), self.component_id)
+        self.link.send(self.tick(now_s), self.component_id, self.system_id)
         return []

@@ -301,7 +301,10 @@ def mark_evidential(
     chosen = select_keys(keys, prefix, segments)
     marked_utc = _utc_now()
     call = _Probe(cfg, retry)
-    legal_hold = True
+    # Only a bucket with object lock can hold (some stores accept a hold elsewhere and ignore it).
+    ok, got = call("reading object lock",
+                   lambda: client.get_object_lock_configuration(Bucket=cfg.bucket))
+    legal_hold = ok and got.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
     for key in chosen:
         _, got = call(f"reading the tags of {key}",
                       lambda k=key: client.get_object_tagging(Bucket=cfg.bucket, Key=k))

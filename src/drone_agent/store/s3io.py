@@ -85,6 +85,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (HTTPClientError, BotoConnectionError)):
         return True
     if isinstance(exc, ClientError):
+        if error_code(exc) == "NotImplemented" or http_status(exc) == 501:
+            return False  # a missing feature, not a hiccup
         return error_code(exc) in _RETRYABLE_CODES or http_status(exc) >= 500
     return False
 

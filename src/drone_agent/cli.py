@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "drone_agent.evidence.commands",
     "drone_agent.store.commands",
     "drone_agent.report.commands",
+    "drone_agent.demo.commands",
 )
 
 

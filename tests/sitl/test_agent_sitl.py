@@ -4,6 +4,7 @@ identical from real ArduCopter, and its own pre-arm fence check refusing outside
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,46 @@ from drone_agent.cli import main
 
 SPEEDUP = 5.0
 
+# The scenario names waypoint speeds as ArduCopter 4.8 does (WP_SPD, WP_SPD_UP in m/s); 4.7 and
+# earlier call them WPNAV_SPEED / WPNAV_SPEED_UP in cm/s. Real SITL silently ignores a defaults-file
+# name it does not have, so both spellings are written and the firmware takes the one it knows.
+# (Without this a 4.7 vehicle keeps WPNAV_SPEED_UP 250 cm/s and climbs at 2.5 m/s, not 3 m/s.)
+LEGACY_PARAM_NAMES = {"WP_SPD": ("WPNAV_SPEED", 100.0), "WP_SPD_UP": ("WPNAV_SPEED_UP", 100.0)}
+
+
+def with_legacy_names(params: dict[str, float] | None) -> dict[str, float]:
+    out = dict(params or {})
+    for name, (legacy, scale) in LEGACY_PARAM_NAMES.items():
+        if name in out and legacy not in out:
+            out[legacy] = out[name] * scale
+    return out
+
+
+GCS_PORT_TIMEOUT_S = 60.0
+
 
 def sitl(**kwargs):  # noqa: ANN003, ANN201
     from drone_agent.sim import SitlProcess  # imported here: optional, needs ARDUPILOT_SITL
 
-    return SitlProcess(speedup=SPEEDUP, **kwargs)
+    class GcsPortWaitingSitl(SitlProcess):
+        """Real SITL opens SERIAL1 (the GCS port) only once SERIAL0 has a client, but the scenario
+        asks for ``gcs_connection`` and connects right after starting ``fly`` in a thread, before
+        the agent has connected: without this wait it gets "Connection refused". Wait for SITL's
+        "SERIAL1 on TCP port N" line (printed after listen()) rather than probing the port."""
+
+        @property
+        def gcs_connection(self) -> str:
+            marker = f"on TCP port {self.ports['gcs']}"
+            end = time.monotonic() + GCS_PORT_TIMEOUT_S
+            while not any(marker in line for line in list(self.output)):
+                if time.monotonic() > end:
+                    raise TimeoutError(f"SITL did not open its GCS port {self.ports['gcs']} "
+                                       f"within {GCS_PORT_TIMEOUT_S:g} s (no client on the agent port?)")
+                time.sleep(0.05)
+            return super().gcs_connection
+
+    kwargs["params"] = with_legacy_names(kwargs.get("params"))
+    return GcsPortWaitingSitl(speedup=SPEEDUP, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +65,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("speed_mps", [5.0, 10.0, 15.0])
 def test_stopped_before_the_inclusion_boundary(tmp_path: Path, keys: Path, speed_mps: float) -> None:
     result = run_boundary_scenario(sitl, tmp_path, keys, speed_mps=speed_mps, timeout_s=300.0)
+    print("SITL figures:", result.as_record())  # shown with pytest -rP
     assert result.excursion_m == 0.0, result.as_record()
     assert result.agent.stops >= 1
 
 
 def test_climb_stopped_below_the_ceiling(tmp_path: Path, keys: Path) -> None:
     result = run_boundary_scenario(sitl, tmp_path, keys, climb_mps=3.0, timeout_s=300.0)
+    print("SITL figures:", result.as_record())  # shown with pytest -rP
     assert result.excursion_m == 0.0, result.as_record()
 
 
@@ -42,4 +80,5 @@ def test_arducopter_refuses_to_arm_outside_the_uploaded_area() -> None:
     """ArduCopter's own fence pre-arm check, with the configuration fly uploads, refuses to arm
     a vehicle whose position is outside the inclusion area."""
     refusal = prearm_refusal_outside_area(sitl, timeout_s=300.0)
+    print("SITL refusal:", refusal)  # shown with pytest -rP
     assert "MAV_CMD_COMPONENT_ARM_DISARM" in refusal

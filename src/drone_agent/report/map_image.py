@@ -109,11 +109,8 @@ def _legend(image: np.ndarray, rows: Sequence[tuple[str, tuple[int, int, int]]])
 
 def _scale_bar(image: np.ndarray, canvas: _Canvas) -> None:
     w, h = canvas.size
-    metres = 10 ** math.floor(math.log10(max(1.0, 150 / canvas.scale)))
-    for step in (1, 2, 5):
-        if metres * step * canvas.scale >= 80:
-            metres *= step
-            break
+    nice = (mult * 10 ** power for power in range(0, 6) for mult in (1, 2, 5))
+    metres = next((m for m in nice if m * canvas.scale >= 80), 100_000)
     length_px = int(metres * canvas.scale)
     x0, y0 = w - length_px - 20, h - 20
     cv2.line(image, (x0, y0), (x0 + length_px, y0), (0, 0, 0), 2)
@@ -179,7 +176,10 @@ def render_map_png(record: FlightRecord, width_px: int = 1100, height_px: int = 
                     ("no-fly zone", ZONE_STYLE_BGR["no_fly"][1]),
                     ("privacy zone (masked)", ZONE_STYLE_BGR["privacy"][1]),
                     ("track", TRACK_BGR), ("recording", RECORDING_BGR),
-                    ("guard warn / stop / RTL", MARKER_BGR["guard_stop"])])
+                    ("guard warning", MARKER_BGR["guard_warn"]), ("guard stop", MARKER_BGR["guard_stop"]),
+                    ("guard RTL / land", MARKER_BGR["guard_rtl"]),
+                    ("recording started", MARKER_BGR["trigger_start"]),
+                    ("recording stopped", MARKER_BGR["trigger_stop"])])
     _scale_bar(image, canvas)
     ok, png = cv2.imencode(".png", image)
     assert ok, "PNG encoding of an in-memory image cannot fail"

@@ -16,7 +16,8 @@ ends beyond the operation area never starts (reported as ``goto_ignored``); choo
 the area. ``--goto simple`` (the default) uses
 DroneKit's ``simple_goto`` (MISSION_ITEM with current=2); ``--goto target`` sends
 SET_POSITION_TARGET_GLOBAL_INT instead. Both end in the same ArduCopter call (ModeGuided
-set_destination).
+set_destination). The project's simulator (``drone-agent sim``) does not handle ``simple_goto``
+yet, so use ``--goto target`` there.
 
 Needs ``pip install 'drone-agent[dronekit]'`` (dronekit2, which imports as ``dronekit``; never install
 the original ``dronekit`` beside it). Prints one JSON line per observation on stdout (``kind``:

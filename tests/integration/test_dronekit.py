@@ -297,15 +297,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_dronekit_script_is_stopped_before_the_edge_twice(tmp_path: Path, keys: Path) -> None:
-    mission = fly_dronekit_mission(simulator, tmp_path, keys, goto="target")
+@pytest.mark.parametrize("goto", ["simple", "target"])
+def test_dronekit_script_is_stopped_before_the_edge_twice(tmp_path: Path, keys: Path, goto: str) -> None:
+    mission = fly_dronekit_mission(simulator, tmp_path, keys, goto=goto)
     assert_guarded(mission)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "simulator gap: sim/mission.py drops MISSION_ITEM with current=2 (ArduPilot's guided-mode "
-    "waypoint, what DroneKit's simple_goto sends) without a MISSION_ACK or a destination; once it "
-    "passes, fly the mission above with goto='simple' as well"))
 def test_simulator_answers_simple_goto_like_arducopter() -> None:
     """ArduPilot (GCS_MAVLINK::handle_mission_item, mission_type 0, current 2) hands the item to
     ModeAuto::do_guided: outside GUIDED it answers MISSION_ACK MAV_MISSION_ERROR, in GUIDED it

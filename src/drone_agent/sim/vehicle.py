@@ -357,6 +357,9 @@ class Vehicle:
         handler = getattr(self, f"_on_{kind.lower()}", None)
         if handler is not None:
             return handler(msg, link)
+        if (kind in ("MISSION_ITEM", "MISSION_ITEM_INT") and msg.current == 2
+                and msg.mission_type == mavlink.MAV_MISSION_TYPE_MISSION):
+            return self._guided_waypoint(msg, link)
         if kind.startswith("MISSION_"):
             replies, texts, accepted = self.fence_transfer.handle(msg, self.now_s)
             if kind == "MISSION_COUNT":
@@ -477,6 +480,23 @@ class Vehicle:
         ack = self._ack(link, msg, mavlink.MAVLINK_MSG_ID_SET_MODE,
                         mavlink.MAV_RESULT_ACCEPTED if ok else mavlink.MAV_RESULT_FAILED)
         return [ack] + ([self._text(4, text)] if text else [])
+
+    def _guided_waypoint(self, msg: mavlink.MAVLink_message, link: int) -> Outgoing:
+        """GCS_MAVLINK::handle_mission_item with current 2 (a "guided mode waypoint", what
+        DroneKit's simple_goto sends): ModeAuto::do_guided -> ModeGuided::set_destination in
+        GUIDED, MAV_MISSION_ERROR otherwise or when the destination is refused."""
+        if msg.get_type() == "MISSION_ITEM_INT":
+            lat, lon = msg.x * 1e-7, msg.y * 1e-7
+        else:
+            lat, lon = msg.x, msg.y
+        result = mavlink.MAV_MISSION_ERROR
+        if self.mode.mode == md.GUIDED:  # do_guided checks the mode only, not arming
+            n, e = self.origin.to_ne(lat, lon)
+            if self._set_guided_position(n, e, self._target_up(msg.frame, msg.z, n, e)):
+                result = mavlink.MAV_MISSION_ACCEPTED
+        ack = mavlink.MAVLink_mission_ack_message(msg.get_srcSystem(), msg.get_srcComponent(), result,
+                                                  mavlink.MAV_MISSION_TYPE_MISSION)
+        return [(link, ack)]
 
     def _guided_target_ok(self) -> bool:
         return self.armed and self.mode.mode == md.GUIDED

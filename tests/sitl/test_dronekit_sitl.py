@@ -7,6 +7,7 @@ operation area's north edge, each stopped by the agent; the same assertions as t
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ def _integration_module():  # noqa: ANN202 -- the shared mission and its asserti
     spec = importlib.util.spec_from_file_location("dronekit_mission_scenario", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # registered before it runs: its @dataclass (with postponed annotations) looks itself up in
+    # sys.modules, and fails with "'NoneType' object has no attribute '__dict__'" otherwise
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -45,4 +49,5 @@ def test_dronekit_simple_goto_is_stopped_before_the_edge_twice(tmp_path: Path, k
     # SITL's second port takes one client (the script): the furthest point comes from the tlog.
     mission = scenario.fly_dronekit_mission(sitl, tmp_path, keys, goto="simple",
                                             observe_truth=False, timeout_s=300.0)
+    print("SITL mission:", mission.summary())  # shown with pytest -rP
     scenario.assert_guarded(mission)

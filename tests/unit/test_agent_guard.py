@@ -186,3 +186,19 @@ def test_check_record_is_plain_json(fence) -> None:  # noqa: ANN001
     record = check_record(fence.check(KinematicState(0.0, 140.0, 30.0, 0.0, 10.0, 0.0)))
     assert json.loads(json.dumps(record, allow_nan=False)) == record
     assert isinstance(record["must_stop"], bool) and isinstance(record["violations"], list)
+
+
+def test_velocity_after_reaction_extrapolates_only_acceleration() -> None:
+    from drone_agent.agent.guard import MAX_ACCEL_MPS2, velocity_after_reaction
+
+    # accelerating north at 2.5 m/s²: after a 1 s reaction it will be 2.5 m/s faster
+    history = tuple((t / 10, 0.0, 4.0 + 0.25 * t, 0.0) for t in range(5))
+    ahead = velocity_after_reaction(history, 1.0)
+    assert ahead is not None and ahead[1] == pytest.approx(5.0 + 2.5)
+    # decelerating or steady: judged at the present speed
+    assert velocity_after_reaction(tuple((t / 10, 0.0, 9.0 - 0.5 * t, 0.0) for t in range(5)), 1.0) is None
+    assert velocity_after_reaction(tuple((t / 10, 3.0, 0.0, 0.0) for t in range(5)), 1.0) is None
+    # too short a history, or a jump beyond what a copter can do (noise) is clipped
+    assert velocity_after_reaction(((0.0, 0.0, 1.0, 0.0),), 1.0) is None
+    jump = velocity_after_reaction(((0.0, 0.0, 0.0, 0.0), (0.4, 0.0, 20.0, 0.0)), 1.0)
+    assert jump is not None and jump[1] == pytest.approx(20.0 + MAX_ACCEL_MPS2)

@@ -67,6 +67,22 @@ def capture_streams_hz(camera: CameraConfig, trigger: TriggerConfig) -> dict[str
     return rates
 
 
+class _SharedBootTime(BootTimeEstimator):
+    """The estimator, fed by the link thread and read by the capture thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def observe(self, time_boot_ms: int, received_s: float) -> None:
+        with self._lock:
+            super().observe(time_boot_ms, received_s)
+
+    def to_boot_ms(self, host_s: float) -> int:
+        with self._lock:
+            return super().to_boot_ms(host_s)
+
+
 class CaptureRuntime:
     """See the module docstring. Build it, host it on the link, ``start()``, ``stop()``."""
 
@@ -89,7 +105,7 @@ class CaptureRuntime:
         self._camera_error: str | None = None
         self._frames_seen = 0
         self._recording_since_s: float | None = None
-        self.boot_time = BootTimeEstimator()
+        self.boot_time = _SharedBootTime()
 
         cfg = self.camera_config
         self.trigger = EvidenceTrigger(self._on_trigger_event, incident_ref=incident_ref)
@@ -111,6 +127,8 @@ class CaptureRuntime:
     # -- link thread -------------------------------------------------------------------------
     def on_message(self, msg: Any, now_s: float) -> list[Any]:
         self._inbox.append((msg, now_s))
+        if getattr(msg, "time_boot_ms", None) is not None and msg.get_srcComponent() == 1:
+            self.boot_time.observe(msg.time_boot_ms, now_s)  # here: a live source waits for it
         return []
 
     def tick(self, now_s: float) -> list[Any]:
@@ -176,8 +194,6 @@ class CaptureRuntime:
                     self.trigger.stop("pilot", utc, operator=operator, reason=reason)
                 continue
             self.track.add_message(item)
-            if getattr(item, "time_boot_ms", None) is not None:
-                self.boot_time.observe(item.time_boot_ms, received_s)
             if self.recorder is None and item.get_type() == "GLOBAL_POSITION_INT":
                 self._build_recorder(item.time_boot_ms, utc)
             if self._rc is not None:

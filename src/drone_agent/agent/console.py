@@ -85,7 +85,8 @@ class DashboardConsole:
         self._bindings = "Ctrl-C: stop guarding (the flight controller's own fence stays in force)"
         self._live = Live(self._render(), console=self._rich, refresh_per_second=4, transient=False)
         self._live.start()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only to refresh, stop or start the display
+        self._prompting = threading.Event()  # the pilot is typing: show nothing, block nobody
         self._stopped = threading.Event()
 
     def _render(self):  # noqa: ANN202 -- a rich renderable
@@ -125,17 +126,21 @@ class DashboardConsole:
                      Panel(events, title="events"), f"[dim]{self._bindings}[/]")
 
     def _refresh(self) -> None:
-        self._live.update(self._render(), refresh=True)
+        # Called from the flight loop: it must never wait for the pilot's typing.
+        if self._prompting.is_set() or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._live.update(self._render(), refresh=True)
+        finally:
+            self._lock.release()
 
     def say(self, line: str) -> None:
-        with self._lock:
-            self._events.append(line)
-            self._refresh()
+        self._events.append(line)
+        self._refresh()
 
     def show(self, status: FlightStatus) -> None:
-        with self._lock:
-            self._status = status
-            self._refresh()
+        self._status = status
+        self._refresh()
 
     def bind_trigger(self, pilot: Pilot, key: str) -> None:
         self._bindings = (f"{key}: start/stop recording (asks for the reason)  |  " + self._bindings)
@@ -158,14 +163,18 @@ class DashboardConsole:
                     pilot(False, reason="pilot stopped recording", operator="pilot")
                     recording = False
                     continue
+                self._prompting.set()
                 with self._lock:
                     self._live.stop()
-                    termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-                    try:
-                        reason = input("Reason / incident reference for recording (Enter = cancel): ").strip()
-                    finally:
-                        tty.setcbreak(fd)
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+                try:
+                    reason = input("Reason / incident reference for recording (Enter = cancel): ").strip()
+                finally:
+                    tty.setcbreak(fd)
+                    with self._lock:
                         self._live.start()
+                    self._prompting.clear()
+                    self._refresh()
                 if reason:
                     pilot(True, reason=reason, operator="pilot")
                     recording = True

@@ -199,6 +199,40 @@ def kinematic_state(
     )
 
 
+ACCEL_WINDOW_S = 0.3  # velocity samples at least this far apart estimate the acceleration
+MAX_ACCEL_MPS2 = 6.0  # beyond what a multicopter's position controller commands (noise guard)
+
+
+def velocity_after_reaction(
+    history: tuple[tuple[float, float, float, float], ...], reaction_s: float
+) -> tuple[float, float, float] | None:
+    """The velocity the vehicle will have when a stop commanded now takes effect.
+
+    ``history`` holds ``(time_s, vel_east, vel_north, vel_up)`` samples, oldest first. The
+    stopping model (``v*r + v^2/2a``) assumes constant speed during the reaction time ``r``; a
+    vehicle still accelerating towards a boundary covers more. The acceleration over the last
+    ``ACCEL_WINDOW_S`` (clipped to ``MAX_ACCEL_MPS2``) is extrapolated over ``r``; the result is
+    used only when it is faster than now, so a decelerating vehicle is judged at its present
+    speed. ``v'*r + v'^2/2a`` then bounds ``v*r + a*r^2/2 + (v + a*r)^2/2a`` from above. None
+    when there is no acceleration to add.
+    """
+    if len(history) < 2:
+        return None
+    t_now, *v_now = history[-1]
+    older = [h for h in history if t_now - h[0] >= ACCEL_WINDOW_S]
+    if not older:
+        return None
+    t_old, *v_old = older[-1]
+    accel = [(a - b) / (t_now - t_old) for a, b in zip(v_now, v_old)]
+    norm = math.sqrt(sum(a * a for a in accel))
+    if norm > MAX_ACCEL_MPS2:
+        accel = [a * MAX_ACCEL_MPS2 / norm for a in accel]
+    ahead = tuple(v + a * reaction_s for v, a in zip(v_now, accel))
+    if sum(v * v for v in ahead) <= sum(v * v for v in v_now):
+        return None
+    return ahead  # type: ignore[return-value]
+
+
 def _closing(now: Any, ahead: Any, epsilon_m: float) -> bool:
     return bool(
         ahead.horizontal_margin_m < now.horizontal_margin_m - epsilon_m

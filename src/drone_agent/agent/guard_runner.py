@@ -22,8 +22,9 @@ to the command's bytes being written: the agent's own latency, telemetry in → 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -39,6 +40,7 @@ from drone_agent.agent.guard import (
     check_record,
     decide,
     kinematic_state,
+    velocity_after_reaction,
 )
 from drone_agent.agent.session import Message, Outgoing, Peer
 from drone_agent.agent.state import VehicleState
@@ -91,6 +93,7 @@ class GuardRunner:
         self.last_decision: GuardDecision | None = None
         self.reactions: list[GuardReaction] = []
         self._mode_change: ModeChange | None = None
+        self._velocities: deque[tuple[float, float, float, float]] = deque(maxlen=10)
 
     @property
     def deadline_s(self) -> float | None:
@@ -117,6 +120,11 @@ class GuardRunner:
         kin = kinematic_state(vehicle, self.fence.frame, self.kinematic_type, self._ground_amsl_m)
         if kin is None:
             return
+        self._velocities.append(((vehicle.time_boot_ms or 0) / 1000.0, kin.vel_east_mps,
+                                 kin.vel_north_mps, kin.vel_up_mps))
+        ahead = velocity_after_reaction(tuple(self._velocities), self.fence.limits.reaction_latency_s)
+        if ahead is not None:  # still accelerating: judge the speed the stop will start from
+            kin = replace(kin, vel_east_mps=ahead[0], vel_north_mps=ahead[1], vel_up_mps=ahead[2])
         self.guard, decision = decide(self.guard, self.fence, kin, vehicle, self.config,
                                       self.stop_mode)
         self.last_decision = decision

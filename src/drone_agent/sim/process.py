@@ -90,13 +90,7 @@ class SimulatorProcess:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc)
         if proc.stdout:
             proc.stdout.close()
         self._proc = None
@@ -107,6 +101,17 @@ class SimulatorProcess:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def terminate(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; waits for the process to end."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _readline_with_timeout(proc: subprocess.Popen[str], timeout_s: float) -> str:

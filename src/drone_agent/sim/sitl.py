@@ -34,10 +34,10 @@ from pathlib import Path
 from types import TracebackType
 
 from drone_agent.errors import EnvironmentFault, InputError
+from drone_agent.sim.process import terminate
 
 ENV_BINARY = "ARDUPILOT_SITL"
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 5.0
 MAX_INSTANCES = 50
 READY_MARKERS = ("Waiting for connection", "Serial port 0 on TCP port")
 
@@ -167,13 +167,7 @@ class SitlProcess:
     def stop(self) -> None:
         proc = self._proc
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc)
             if self._reader is not None:
                 self._reader.join(timeout=2)
             if proc.stdout:

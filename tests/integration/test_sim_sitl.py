@@ -24,6 +24,9 @@ with open(os.environ["FAKE_SITL_RECORD"], "w") as f:
 print("bind port 5760 for SERIAL0", flush=True)
 print("Serial port 0 on TCP port 5760", flush=True)
 print("Waiting for connection ....", flush=True)
+if os.environ.get("FAKE_SITL_SERIAL1"):
+    time.sleep(0.3)  # real SITL opens SERIAL1 only after SERIAL0 has a client
+    print("SERIAL1 on TCP port 5762", flush=True)
 time.sleep(60)
 """
 
@@ -81,6 +84,18 @@ def test_start_waits_for_sitl_and_stop_cleans_up(fake_tree: Path, tmp_path: Path
     assert not Path(info["cwd"]).exists()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_gcs_connection_waits_for_sitl_to_open_serial1(fake_tree: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("FAKE_SITL_RECORD", str(tmp_path / "record.json"))
+    monkeypatch.setenv("FAKE_SITL_SERIAL1", "1")
+    with SitlProcess(binary=fake_tree) as sitl:
+        assert sitl.gcs_connection == f"tcp:127.0.0.1:{sitl.ports['gcs']}"
+        assert any("SERIAL1 on TCP port" in line for line in sitl.output)
+    monkeypatch.delenv("FAKE_SITL_SERIAL1")
+    monkeypatch.setattr("drone_agent.sim.sitl.GCS_PORT_TIMEOUT_S", 0.5)
+    with SitlProcess(binary=fake_tree) as sitl, pytest.raises(EnvironmentFault, match="GCS port"):
+        sitl.gcs_connection  # noqa: B018 -- the property is what waits
 
 
 def test_start_failure_is_reported(tmp_path: Path):

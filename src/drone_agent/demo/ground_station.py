@@ -49,6 +49,9 @@ class GroundStation:
         self.seen = Observed()
         self._next_heartbeat_s = 0.0
         self._acks: dict[tuple[int, int], int] = {}
+        # like any ground station: ask for telemetry (real ArduPilot streams nothing unasked on
+        # a second port)
+        self.mav.mav.request_data_stream_send(1, 1, mavlink.MAV_DATA_STREAM_ALL, 10, 1)
 
     def close(self) -> None:
         self.mav.close()

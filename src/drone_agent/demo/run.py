@@ -134,7 +134,7 @@ class _vehicle:  # noqa: N801 -- a context manager choosing the simulator or rea
 class _SimulatorCamera:
     """Opens the simulator's gimbal camera for the agent (its own MAVLink client) and closes it."""
 
-    def __init__(self, connection: str, home: Any) -> None:
+    def __init__(self, connection: Callable[[], str], home: Any) -> None:
         self.connection, self.home, self.source = connection, home, None
 
     def __call__(self, camera: Any, _boot_time: Any) -> Any:
@@ -143,7 +143,7 @@ class _SimulatorCamera:
 
         spec = CameraSpec(camera.width_px, camera.height_px, camera.hfov_deg, camera.fps)
         home = (self.home.lat_deg, self.home.lon_deg, self.home.alt_amsl_m or 0.0)
-        self.source = SimFrameSource(self.connection, SyntheticCamera(home, spec),
+        self.source = SimFrameSource(self.connection(), SyntheticCamera(home, spec),
                                      source_system=254, source_component=101)
         return SimCameraSource(self.source.frames())
 
@@ -164,7 +164,7 @@ def _fly_sortie(vehicle: Any, profile: Path, keys: Path, flights: Path, home: An
                          status_interval_s=5.0)
     outcome: dict[str, Any] = {}
     abort = threading.Event()
-    camera = _SimulatorCamera(vehicle.agent_connection, home)
+    camera = _SimulatorCamera(lambda: vehicle.camera_connection, home)
 
     def agent() -> None:
         try:

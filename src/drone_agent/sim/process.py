@@ -56,6 +56,11 @@ class SimulatorProcess:
         return f"tcp:{self._host}:{self.ports['agent']}"
 
     @property
+    def camera_connection(self) -> str:
+        """For the synthetic camera's own client (the agent port takes any number of clients)."""
+        return self.agent_connection
+
+    @property
     def gcs_connection(self) -> str:
         return f"tcp:{self._host}:{self.ports['gcs']}"
 

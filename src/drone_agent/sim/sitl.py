@@ -39,7 +39,10 @@ from drone_agent.sim.process import terminate
 ENV_BINARY = "ARDUPILOT_SITL"
 START_TIMEOUT_S = 30.0
 MAX_INSTANCES = 50
-READY_MARKERS = ("Waiting for connection", "Serial port 0 on TCP port")
+READY_MARKERS = ("Waiting for connection", "Serial port 0 on TCP port", "SERIAL0 on TCP port")
+GCS_PORT_MARKERS = ("Serial port 1 on TCP port", "SERIAL1 on TCP port")
+SERIAL2_MARKERS = ("Serial port 2 on TCP port", "SERIAL2 on TCP port")
+GCS_PORT_TIMEOUT_S = 60.0
 
 
 def find_binary(binary: str | os.PathLike[str] | None = None) -> Path:
@@ -125,6 +128,8 @@ class SitlProcess:
         self._dir: Path | None = None
         self._reader: threading.Thread | None = None
         self._ready = threading.Event()
+        self._gcs_open = threading.Event()
+        self._serial2_open = threading.Event()
 
     @property
     def agent_connection(self) -> str:
@@ -132,7 +137,21 @@ class SitlProcess:
 
     @property
     def gcs_connection(self) -> str:
-        return f"tcp:127.0.0.1:{self.ports['gcs']}"
+        """The second port (SERIAL1). Real SITL opens it only once the agent port has a client,
+        so this waits (up to ``GCS_PORT_TIMEOUT_S``) until SITL says it is listening."""
+        return self._opened(self._gcs_open, "gcs")
+
+    @property
+    def camera_connection(self) -> str:
+        """A third client for the synthetic camera (SERIAL2; SITL's ports take one client each)."""
+        return self._opened(self._serial2_open, "serial2")
+
+    def _opened(self, event: threading.Event, port: str) -> str:
+        if not event.wait(GCS_PORT_TIMEOUT_S):
+            raise EnvironmentFault(f"ArduPilot SITL did not open its {port} port {self.ports.get(port)}",
+                                   "connect a client to agent_connection first; SITL opens its other "
+                                   "serial ports after SERIAL0")
+        return f"tcp:127.0.0.1:{self.ports[port]}"
 
     def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -140,6 +159,10 @@ class SitlProcess:
             self.output.append(line.rstrip("\n"))
             if any(marker in line for marker in READY_MARKERS):
                 self._ready.set()
+            if any(marker in line for marker in GCS_PORT_MARKERS):
+                self._gcs_open.set()
+            if any(marker in line for marker in SERIAL2_MARKERS):
+                self._serial2_open.set()
 
     def start(self) -> SitlProcess:
         self._dir = Path(tempfile.mkdtemp(prefix="drone-agent-sitl-"))

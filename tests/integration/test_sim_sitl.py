@@ -94,7 +94,7 @@ def test_gcs_connection_waits_for_sitl_to_open_serial1(fake_tree: Path, tmp_path
         assert any("SERIAL1 on TCP port" in line for line in sitl.output)
     monkeypatch.delenv("FAKE_SITL_SERIAL1")
     monkeypatch.setattr("drone_agent.sim.sitl.GCS_PORT_TIMEOUT_S", 0.5)
-    with SitlProcess(binary=fake_tree) as sitl, pytest.raises(EnvironmentFault, match="GCS port"):
+    with SitlProcess(binary=fake_tree) as sitl, pytest.raises(EnvironmentFault, match="did not open its gcs port"):
         sitl.gcs_connection  # noqa: B018 -- the property is what waits
 
 

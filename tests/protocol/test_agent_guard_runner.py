@@ -91,3 +91,22 @@ def test_status_snapshot_renders_one_line(rig) -> None:  # noqa: ANN001
     line = status.line()
     assert "\n" not in line and "link=up" in line and "h=30.0/120m(home)" in line
     assert "guard=warned" in line and "boundary=" in line and "rec=-" in line
+
+
+def test_long_statustext_goes_in_mavlink2_chunks() -> None:
+    from types import SimpleNamespace
+
+    from drone_agent.agent.guard import Action
+    from drone_agent.agent.guard_runner import _statustext
+
+    zone = "EXAMPLE operation area (Maidstone demo field, north edge)"
+    check = SimpleNamespace(breach_zone=None, nearest_zone=zone, time_to_breach_s=4.2)
+    decision = SimpleNamespace(action=Action.STOP, mode="BRAKE", check=check)
+    chunks = _statustext(decision, 7)  # type: ignore[arg-type]
+    assert len(chunks) == 2 and {c.id for c in chunks} == {7} and [c.chunk_seq for c in chunks] == [0, 1]
+    decoded = [from_vehicle(c) for c in chunks]
+    assert "".join(c.text for c in decoded) == f"Agent BRAKE: near {zone}"
+    short = _statustext(SimpleNamespace(action=Action.STOP, mode="BRAKE",  # type: ignore[arg-type]
+                                        check=SimpleNamespace(breach_zone="Area", nearest_zone=None,
+                                                              time_to_breach_s=1.0)), 8)
+    assert len(short) == 1 and short[0].id == 0 and short[0].text == "Agent BRAKE: near Area"

@@ -46,6 +46,8 @@ from drone_agent.agent.session import Message, Outgoing, Peer
 from drone_agent.agent.state import VehicleState
 from drone_agent.errors import VehicleError
 
+STATUSTEXT_LEN = 50
+
 AUDIT_EVENTS = {
     Action.WARN: "guard_warn",
     Action.STOP: "guard_stop",
@@ -94,6 +96,7 @@ class GuardRunner:
         self.reactions: list[GuardReaction] = []
         self._mode_change: ModeChange | None = None
         self._velocities: deque[tuple[float, float, float, float]] = deque(maxlen=10)
+        self._text_id = 0  # STATUSTEXT id of the last chunked message
 
     @property
     def deadline_s(self) -> float | None:
@@ -132,7 +135,8 @@ class GuardRunner:
             return
         if decision.action is not Action.WARN:
             self._command(decision.mode or self.stop_mode, now_s)
-        self._send([_statustext(decision)])
+        self._text_id = self._text_id % 65535 + 1
+        self._send(_statustext(decision, self._text_id))
         self.reactions.append(
             GuardReaction(decision.action.value, decision.mode, self._clock() - self._rx_time(),
                           (vehicle.time_boot_ms or 0) / 1000.0)
@@ -161,8 +165,10 @@ class GuardRunner:
                     self._command(self.stop_mode, now_s)
 
 
-def _statustext(decision: GuardDecision) -> Message:
-    """A short STATUSTEXT (50 characters) for the ground stations: what the agent did, and why."""
+def _statustext(decision: GuardDecision, text_id: int) -> list[Message]:
+    """STATUSTEXT for the ground stations: what the agent did, and why. Longer than one
+    message's 50 characters, it goes in MAVLink 2 chunks (``id`` = ``text_id``, ``chunk_seq``),
+    which QGroundControl and MAVProxy join again."""
     check = decision.check
     zone = check.breach_zone or check.nearest_zone
     ttb = check.time_to_breach_s
@@ -172,4 +178,11 @@ def _statustext(decision: GuardDecision) -> Message:
         severity, text = mavlink.MAV_SEVERITY_CRITICAL, f"Agent {decision.mode}: near {zone}"
     else:
         severity, text = mavlink.MAV_SEVERITY_ALERT, f"Agent {decision.mode}: outside {zone}"
-    return mavlink.MAVLink_statustext_message(severity, text[:50].encode(), 0, 0)
+    data = text.encode()
+    if len(data) <= STATUSTEXT_LEN:
+        return [mavlink.MAVLink_statustext_message(severity, data, 0, 0)]
+    chunks = [data[i:i + STATUSTEXT_LEN] for i in range(0, len(data), STATUSTEXT_LEN)]
+    if len(chunks[-1]) == STATUSTEXT_LEN:
+        chunks.append(b"")  # the last chunk must be short: that is how receivers know it is last
+    return [mavlink.MAVLink_statustext_message(severity, chunk, text_id, seq)
+            for seq, chunk in enumerate(chunks)]

@@ -49,6 +49,7 @@ class GroundStation:
         self.seen = Observed()
         self._next_heartbeat_s = 0.0
         self._acks: dict[tuple[int, int], int] = {}
+        self._chunks: dict[int, dict[int, str]] = {}
         # like any ground station: ask for telemetry (real ArduPilot streams nothing unasked on
         # a second port)
         self.mav.mav.request_data_stream_send(1, 1, mavlink.MAV_DATA_STREAM_ALL, 10, 1)
@@ -84,10 +85,23 @@ class GroundStation:
             self.seen.mode = mode
             self.seen.armed = bool(msg.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
         elif kind == "STATUSTEXT" and src[0] != 1:
-            self.seen.agent_texts.append(msg.text)
-            self.say(f"GCS sees agent STATUSTEXT: {msg.text}")
+            text = self._join_chunks(msg)
+            if text is not None:
+                self.seen.agent_texts.append(text)
+                self.say(f"GCS sees agent STATUSTEXT: {text}")
         elif kind == "COMMAND_ACK":
             self._acks[(msg.command, src[1])] = msg.result
+
+    def _join_chunks(self, msg: mavlink.MAVLink_message) -> str | None:
+        """A MAVLink 2 chunked STATUSTEXT (id != 0) is complete at its first short chunk."""
+        if not msg.id:
+            return msg.text
+        parts = self._chunks.setdefault(msg.id, {})
+        parts[msg.chunk_seq] = msg.text
+        if len(msg.text) >= 50:
+            return None
+        del self._chunks[msg.id]
+        return "".join(parts[i] for i in sorted(parts))
 
     def wait(self, done: Callable[[], bool], sim_seconds: float, what: str) -> None:
         end = time.monotonic() + sim_seconds / self.speedup + 5.0

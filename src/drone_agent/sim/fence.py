@@ -313,24 +313,36 @@ def _boundaries(n: float, e: float, cfg: FenceConfig, zones: Zones
     return out
 
 
-def max_speed_towards(dist_m: float, accel_mps2: float, lag_s: float) -> float:
-    """Largest speed from which the vehicle stops within ``dist_m``: v²/2a + v·lag = d."""
+AVOID_ACCEL_MAX_MPS2 = 1.0  # AC_AVOID_ACCEL_CMSS_MAX (100 cm/s/s): AC_Avoid caps its deceleration
+
+
+def avoid_max_speed(dist_m: float, pos_p: float, accel_mps2: float) -> float:
+    """AC_Avoid::get_max_speed: the speed from which the sqrt controller stops within ``dist_m``."""
     if dist_m <= 0.0:
         return 0.0
-    return accel_mps2 * (-lag_s + math.sqrt(lag_s * lag_s + 2.0 * dist_m / accel_mps2))
+    if pos_p <= 0.0:
+        return math.sqrt(2.0 * dist_m * accel_mps2)
+    return sqrt_controller(dist_m, pos_p, accel_mps2)
 
 
 def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float], vel_up: float,
                    cfg: FenceConfig, zones: Zones, accel_mps2: float, accel_z_mps2: float,
-                   actual_ne: tuple[float, float] = (0.0, 0.0), lag_s: float = 0.0
+                   actual_ne: tuple[float, float] = (0.0, 0.0), lag_s: float = 0.0, *,
+                   pos_p: float = 1.0, pos_p_z: float = 1.0
                    ) -> tuple[tuple[float, float], float, bool]:
     """AC_Avoid-like slide: limit the velocity towards each boundary; returns (ne, up, limited).
 
-    The distance to each boundary is measured from where the vehicle will be after ``lag_s`` at its
-    actual velocity ``actual_ne`` (the velocity loop's response time), so the stop is planned early
-    enough for a lagging vehicle. Two passes over the boundaries let the limits of two edges meeting
-    at a corner both hold.
+    As AC_Avoid::adjust_velocity_fence / adjust_velocity_z: the deceleration is the position
+    controller's (``accel_mps2`` = WP_ACC, ``accel_z_mps2`` = WP_ACC_Z) capped at
+    AC_AVOID_ACCEL_CMSS_MAX (1 m/s²), and the largest speed towards a boundary is the square-root
+    controller's (gain ``pos_p`` = PSC_NE_POS_P, ``pos_p_z`` = PSC_D_POS_P) for the distance to the
+    FENCE_MARGIN line: at 10 m/s and the defaults the vehicle starts slowing ~50 m before it.
+    With ``lag_s`` > 0 the distance is measured from where the vehicle will be after ``lag_s`` at its
+    actual velocity ``actual_ne`` (ArduCopter has no such term; the vehicle passes 0). Two passes
+    over the boundaries let the limits of two edges meeting at a corner both hold.
     """
+    accel = min(accel_mps2, AVOID_ACCEL_MAX_MPS2)
+    accel_z = min(accel_z_mps2, AVOID_ACCEL_MAX_MPS2)
     vn, ve = vel_ne
     limited = False
     boundaries = _boundaries(n, e, cfg, zones)
@@ -340,13 +352,13 @@ def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float]
             if toward <= 0.0:
                 continue
             ahead = max(0.0, actual_ne[0] * un + actual_ne[1] * ue) * lag_s
-            max_toward = max_speed_towards(dist - cfg.margin_m - ahead, accel_mps2, 0.0)
+            max_toward = avoid_max_speed(dist - cfg.margin_m - ahead, pos_p, accel)
             if toward > max_toward:
                 vn -= (toward - max_toward) * un
                 ve -= (toward - max_toward) * ue
                 limited = True
     if cfg.types & TYPE_ALT_MAX and vel_up > 0.0:
-        max_up = max(0.0, sqrt_controller(cfg.alt_max_m - cfg.margin_m - alt_m, 1.0, accel_z_mps2))
+        max_up = avoid_max_speed(cfg.alt_max_m - cfg.margin_m - alt_m, pos_p_z, accel_z)
         if vel_up > max_up:
             vel_up = max_up
             limited = True

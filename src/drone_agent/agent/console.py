@@ -106,7 +106,7 @@ class DashboardConsole:
                 f"[bold white on red] REC [/] {_fmt(cap.recording_for_s, '.0f', ' s')} ({cap.trigger_source})"
                 if cap.recording else "off")
             if cap is not None and cap.camera_error:
-                rec += f" [red]camera failed[/]"
+                rec += " [red]camera failed[/]"
             height_style = "red" if (s.height_agl_m or 0.0) > s.height_limit_m * 0.9 else "green"
             ttb_style = "red" if s.time_to_breach_s is not None and s.time_to_breach_s < 10 else "green"
             table.add_row("link", "[green]up[/]" if s.link_up else "[bold red]LOST[/]",

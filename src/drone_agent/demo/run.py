@@ -75,7 +75,7 @@ def run_demo(out_dir: Path, *, speedup: float = 3.0, sitl: bool = False,
              say: Callable[[str], None] = print) -> DemoResult:
     from drone_agent.cli import main as cli_main
     from drone_agent.evidence import DeviceKey, verify_flight
-    from drone_agent.geofence import GeoPoint, compile_fence, load_operation
+    from drone_agent.geofence import compile_fence, load_operation
     from drone_agent.store import EmbeddedStore
 
     out_dir = out_dir.resolve()

@@ -396,7 +396,7 @@ class _Checker:
                     self.tampered(rel, f"not listed in the manifest, yet {in_audit[rel].where(AUDIT_FILE)} "
                                   "records it sealed (manifest replaced by an older one)")
                 elif not closed and path.name == f"{last_index[kind] + 1:06d}{suffix}":
-                    self.incomplete(rel, f"sealed but not yet in the manifest (interrupted before the "
+                    self.incomplete(rel, "sealed but not yet in the manifest (interrupted before the "
                                     "manifest record was signed); no signed hash vouches for it")
                 else:
                     self.tampered(rel, "not listed in the manifest (inserted: from another flight or forged)")
@@ -422,7 +422,7 @@ class _Checker:
             if rel in deleted:
                 self.notes.append(f"{rel}: deleted locally after upload (audit local_delete)")
             else:
-                self.tampered(rel, f"missing: the manifest lists it (deleted)")
+                self.tampered(rel, "missing: the manifest lists it (deleted)")
             return
         actual, actual_size = hash_file(path)
         if actual == sha256:

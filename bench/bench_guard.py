@@ -4,8 +4,9 @@ Runs ``drone_agent.agent.scenario.run_boundary_scenario`` (fly in a thread, a se
 commanding GUIDED velocity at the boundary) at 5, 10 and 15 m/s north and at 3 m/s up, and, in
 the same run, the *baseline*: the same flights with only the flight controller's own fence
 (uploaded by the same code, FENCE_ACTION 1 = RTL, AVOID_ENABLE 0, as in the recorded SITL log) and
-no agent guarding. Also times the pieces of the agent's reaction in-process: decoding one
-GLOBAL_POSITION_INT packet, and one guard decision (two fence checks).
+no agent guarding. The 15 m/s flights set ANGLE_MAX 6000 (``lean_params_for``): the default quad,
+real or simulated, tops out at 10 m/s. Also times the pieces of the agent's reaction in-process:
+decoding one GLOBAL_POSITION_INT packet, and one guard decision (two fence checks).
 
 Prints one JSON object. Usage: ``python3 bench/bench_guard.py [--speedup 5] [--quick]``.
 """
@@ -35,8 +36,10 @@ from drone_agent.agent.scenario import (
     TAKEOFF_ALT_M,
     VELOCITY_ONLY_MASK,
     Track,
+    lean_params_for,
     north_edge_for,
     run_boundary_scenario,
+    with_params,
 )
 from drone_agent.agent.state import VehicleState
 from drone_agent.agent.streams import StreamSetup
@@ -64,7 +67,8 @@ def controller_fence_only(simulator, workdir: Path, speed_mps: float) -> dict:  
     # polygon + max altitude only (5): the home circle would otherwise act first at 15 m/s
     params = {"FENCE_ENABLE": 1.0, "FENCE_TYPE": 5.0, "FENCE_ACTION": 1.0, "FENCE_ALT_MAX": 115.0,
               "AVOID_ENABLE": 0.0}
-    with simulator(home=HOME, params={"WP_SPD": speed_mps + 5.0}) as sim:
+    flight_params = {"WP_SPD": speed_mps + 5.0, **lean_params_for(speed_mps)}
+    with simulator(home=HOME, params=flight_params) as sim:
         gcs = Link(open_transport(parse_connection(sim.gcs_connection)), Codec(255, 190))
         track = Track(LocalFrame(home))
         gcs.add(track)
@@ -143,7 +147,8 @@ def main_bench() -> int:
             assert main(["keys", "init", "--dir", str(root / "keys"), "--demo-evidence-key"]) == 0
         runs, baseline = [], []
         for i, speed in enumerate(speeds):
-            runs.append(run_boundary_scenario(simulator, _dir(root, f"agent{i}"), root / "keys",
+            runs.append(run_boundary_scenario(with_params(simulator, lean_params_for(speed)),
+                                              _dir(root, f"agent{i}"), root / "keys",
                                               speed_mps=speed).as_record())
             baseline.append(controller_fence_only(simulator, _dir(root, f"fc{i}"), speed))
         if not args.quick:

@@ -19,7 +19,13 @@ import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone_agent.agent.codec import Codec
-from drone_agent.agent.scenario import HOME, prearm_refusal_outside_area, run_boundary_scenario
+from drone_agent.agent.scenario import (
+    HOME,
+    lean_params_for,
+    prearm_refusal_outside_area,
+    run_boundary_scenario,
+    with_params,
+)
 from drone_agent.agent.testing import rectangle_zone_file
 from drone_agent.cli import main
 from drone_agent.evidence import verify_flight
@@ -41,7 +47,10 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_stopped_before_the_inclusion_boundary(tmp_path: Path, keys: Path, speed_mps: float) -> None:
     land = speed_mps == 5.0  # one flight goes on to land: fly must end by itself when disarmed
     fight = speed_mps == 15.0  # one client switches back to GUIDED after the stop and pushes on
-    result = run_boundary_scenario(simulator, tmp_path, keys, speed_mps=speed_mps, land_after=land,
+    # as against real SITL (tests/sitl): the default quad tops out at 10 m/s, 15 m/s needs
+    # ANGLE_MAX 6000 (added to the scenario's own params, not replacing them)
+    factory = with_params(simulator, lean_params_for(speed_mps))
+    result = run_boundary_scenario(factory, tmp_path, keys, speed_mps=speed_mps, land_after=land,
                                    fight_back=fight)
     assert result.excursion_m == 0.0, result.as_record()
     assert result.effective_excursion_m == 0.0, result.as_record()  # even the safety margin held

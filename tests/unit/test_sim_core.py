@@ -7,7 +7,8 @@ import math
 import pytest
 
 from drone_agent.sim.boot import BootTimeline
-from drone_agent.sim.dynamics import DT_S, AxisLimits, Body, Demand, sqrt_controller, step
+from drone_agent.sim.dynamics import (DT_S, AxisLimits, Body, Demand, sqrt_controller, step,
+                                      top_speed_mps)
 from drone_agent.sim.geo import Origin
 from drone_agent.sim.params import DEFAULTS, ParamStore
 from drone_agent.sim.routing import RouteTable
@@ -143,6 +144,14 @@ def test_params_defaults_types_and_rounding():
     assert list(p) == sorted(DEFAULTS)
     with pytest.raises(KeyError):
         ParamStore({"NO_SUCH": 1})
+
+
+def test_top_speed_fitted_to_real_sitl_angle_max_points():
+    assert ParamStore()["ANGLE_MAX"] == 3000.0 and ParamStore().type_of("ANGLE_MAX") == 4  # INT16
+    assert top_speed_mps(3000) == pytest.approx(10.0)  # SITL: levels off at 10.0 m/s, pitch -30°
+    assert top_speed_mps(6000) >= 15.4  # SITL: reached 15.4 m/s at ANGLE_MAX 6000
+    assert top_speed_mps(1000) < top_speed_mps(4500) < top_speed_mps(6000) < top_speed_mps(9000)
+    assert top_speed_mps(9000) == top_speed_mps(8000)  # ANGLE_MAX range 1000..8000
 
 
 def test_streams_align_equal_rates_and_send_truth_first():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
@@ -85,6 +87,65 @@ def test_avoidance_slides_along_and_stops_short_of_boundary():
     assert not limited and vn == 10
     _, vu, limited = fz.limit_velocity(0, 0, 97.5, (0, 0), 3.0, CFG, zones, 2.5, 1.0)
     assert limited and vu == pytest.approx(0.5)
+
+
+SQUARE = fz.Zones(inclusion_polygons=(((-200.0, -200.0), (200.0, -200.0), (200.0, 200.0),
+                                        (-200.0, 200.0)),))
+SQUARE_CFG = fz.FenceConfig(types=4, alt_max_m=100, alt_min_m=-10, radius_m=300, margin_m=2,
+                            action=1, options=0)
+
+
+def test_avoidance_decelerates_at_ac_avoid_1_mps2_with_the_sqrt_controller():
+    """AC_Avoid: accel min(WP_ACC, AC_AVOID_ACCEL_CMSS_MAX = 1 m/s²), get_max_speed = sqrt
+    controller with the position P: 10 m/s is allowed from 50.5 m before the margin line."""
+    def allowed(north_m: float, accel: float = 2.5, pos_p: float = 1.0) -> float:
+        (vn, _), _, _ = fz.limit_velocity(north_m, 0, 30, (20.0, 0), 0, SQUARE_CFG, SQUARE, accel,
+                                          2.5, pos_p=pos_p)
+        return vn
+    line = 200.0 - 2.0
+    assert allowed(line - 50.5) == pytest.approx(10.0)  # v²/2a + a/2p² with a = 1, p = 1
+    assert allowed(line - 20.5) == pytest.approx(math.sqrt(2 * 1.0 * 20.0))
+    assert allowed(line - 20.5, accel=5.0) == allowed(line - 20.5)  # WP_ACC above the cap
+    assert allowed(line - 20.5, accel=0.5) == pytest.approx(math.sqrt(2 * 0.5 * (20.5 - 0.25)))
+    assert allowed(line - 0.5) == pytest.approx(0.5)  # linear close in: P x distance
+    assert allowed(line - 0.5, pos_p=0.5) == pytest.approx(0.25)
+    assert allowed(line + 0.5) == 0.0
+    # climb: min(WP_ACC_Z, 1) and PSC_D_POS_P, 50.5 m below FENCE_ALT_MAX - margin -> 10 m/s
+    _, vu, _ = fz.limit_velocity(0, 0, 100 - 2 - 50.5, (0, 0), 20.0, CFG,
+                                 fz.Zones(), 2.5, 2.5)
+    assert vu == pytest.approx(10.0)
+
+
+def test_avoid_enable_starts_slowing_50_m_before_the_margin_line_at_10_mps():
+    """As in real SITL (AVOID_ENABLE on, 10 m/s towards the fence): the vehicle keeps 10 m/s until
+    ~50 m before the FENCE_MARGIN line, then follows the 1 m/s² sqrt curve a little above it (real
+    SITL: +0.5..0.7 m/s) and stops around the line, inside the fence."""
+    v, peer = vehicle_with_fence(AVOID_ENABLE=3, FENCE_TYPE=4)
+    v.fence_zones = SQUARE
+    cmd(v, peer, 176, 1, md.GUIDED)
+    cmd(v, peer, 400, 1)
+    cmd(v, peer, 22, 0, 0, 0, 0, 0, 0, 30)
+    v.advance(v.now_s + 25)
+    line = 200.0 - v.params["FENCE_MARGIN"]
+    slowing_at = None
+    furthest = 0.0
+    above_curve = []
+    for _ in range(250):  # 50 s of 10 m/s north, resent at 5 Hz
+        v.handle(peer(mavlink.MAVLink_set_position_target_local_ned_message(
+            0, 1, 1, 1, 0b110111000111, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0)), 1)
+        for _ in range(10):
+            v.advance(v.now_s + 0.02)
+            furthest = max(furthest, v.body.north_m)
+            if slowing_at is None and v.avoid_limited:
+                slowing_at = line - v.body.north_m
+                assert v.body.vn_mps == pytest.approx(10.0, abs=0.05)
+            to_line = line - v.body.north_m
+            if 5.0 < to_line < 40.0:
+                above_curve.append(v.body.vn_mps - math.sqrt(2 * 1.0 * (to_line - 0.5)))
+    assert slowing_at is not None and 48.0 < slowing_at < 52.0
+    assert 0.2 < min(above_curve) and max(above_curve) < 1.0
+    assert line - 0.5 < furthest < line + 2.0  # 0.4 m inside the fence at worst
+    assert v.body.ground_speed_mps < 0.05 and v.fence_state.breached == 0
 
 
 def test_fence_names_like_ardupilot():

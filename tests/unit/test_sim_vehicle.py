@@ -317,3 +317,35 @@ def test_destination_outside_fence_is_refused():
         int(lat * 1e7), int(lon * 1e7), 10.0, 0, 0, 0, 0, 0, 0, 0, 0))
     g.run(10)
     assert abs(g.v.body.north_m) < 0.5
+
+
+def push_north(g: Gcs, speed_mps: float, seconds: float) -> float:
+    """Stream a GUIDED velocity target north at 5 Hz; return the peak north speed."""
+    peak = 0.0
+    for _ in range(round(seconds * 5)):
+        g.send(mavlink.MAVLink_set_position_target_local_ned_message(
+            0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, 0b110111000111, 0, 0, 0, speed_mps, 0, 0,
+            0, 0, 0, 0, 0))
+        for _ in range(10):
+            g.run(DT_S)
+            peak = max(peak, g.v.body.vn_mps)
+    return peak
+
+
+def test_default_angle_max_caps_level_speed_at_real_sitls_10_mps():
+    """Real SITL's default quad (ANGLE_MAX 3000) levels off at 10.0 m/s under a 15 m/s target."""
+    g = airborne(WP_SPD=20.0)
+    assert g.v.params["ANGLE_MAX"] == 3000.0
+    peak = push_north(g, 15.0, 25.0)
+    assert 9.9 <= peak <= 10.05
+    assert g.v.body.vn_mps == pytest.approx(10.0, abs=0.05)
+
+
+def test_angle_max_6000_reaches_15_mps_like_real_sitl():
+    """With ANGLE_MAX 6000 real SITL reached >= 15.4 m/s under a 15 m/s target; the drag-limited
+    top speed (17.3 m/s) no longer limits a 15 m/s target and WP_SPD 20 still applies."""
+    g = airborne(WP_SPD=20.0, ANGLE_MAX=6000)
+    assert push_north(g, 15.0, 25.0) == pytest.approx(15.0, abs=0.1)
+    assert push_north(g, 25.0, 25.0) == pytest.approx(17.3, abs=0.1)
+    g2 = airborne(WP_SPD=12.0, ANGLE_MAX=6000)
+    assert push_north(g2, 15.0, 20.0) == pytest.approx(12.0, abs=0.1)

@@ -12,7 +12,12 @@ ArduPilot parameters WP_SPD, WP_ACC, WP_SPD_UP/DN, WP_ACC_Z, PSC_JERK_*; BRAKE's
   vehicle decelerates at the mode's acceleration and arrives without overshoot.
 * The velocity error becomes an acceleration demand ``(v_des - v) / tau_s`` (a first-order velocity
   loop; ``tau_s`` reproduces the exponential tail seen in real SITL traces), limited in magnitude to
-  the mode's acceleration and in rate of change to its jerk. Vertically, when the demand reverses
+  the mode's acceleration and in rate of change to its jerk. The horizontal speed limit of every
+  mode is also capped at the drag-limited top speed for ANGLE_MAX (:func:`top_speed_mps`: 10.0 m/s
+  at the default 30°, as real SITL's default quad). A demand may add an acceleration
+  feed-forward (``accel_ff_ne_mps2``) for a target that varies smoothly, as AC_PosControl's shaped
+  trajectory does: the fence avoidance uses it so the vehicle follows its deceleration curve without
+  the first-order lag. Vertically, when the demand reverses
   the current climb or descent, 2.5 x WP_ACC_Z is allowed (fitted to the SITL altitude-fence trace:
   a 3 m/s climb stopped within 2.3 m).
 * Wind acts as a force proportional to the wind speed; an integrator (time constant
@@ -34,6 +39,12 @@ GRAVITY_MPS2 = 9.80665
 WIND_DRAG_PER_S = 0.1  # wind force per unit wind speed (1/s)
 WIND_TRIM_TAU_S = 3.0  # how fast the velocity loop's integrator learns a steady wind
 VERT_REVERSAL_ACCEL_FACTOR = 2.5  # fitted: SITL stopped a 3 m/s climb within 2.3 m
+# Drag-limited level top speed, fitted to real SITL's default quad: at ANGLE_MAX 30° it levels off
+# at 10.0 m/s (pitch pinned at -30°); with ANGLE_MAX 60° it reached 15.4 m/s under a 15 m/s target.
+# Quadratic drag (g·tan(lean) = k·v²) through the first point gives 17.3 m/s at 60°.
+TOP_SPEED_REF_MPS = 10.0
+TOP_SPEED_REF_ANGLE_DEG = 30.0
+ANGLE_MAX_RANGE_DEG = (10.0, 80.0)  # ANGLE_MAX's documented range, 1000..8000 centidegrees
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,7 @@ class Demand:
     vel_up_mps: float | None = None
     pos_up_m: float | None = None
     motors_on: bool = True
+    accel_ff_ne_mps2: tuple[float, float] = (0.0, 0.0)  # feed-forward of a smoothly varying target
 
 
 @dataclass(slots=True)
@@ -107,6 +119,14 @@ def stopping_distance_m(speed_mps: float, p: float, accel: float) -> float:
     return accel / (2.0 * p * p) + speed_mps * speed_mps / (2.0 * accel)
 
 
+def top_speed_mps(angle_max_cdeg: float) -> float:
+    """Level-flight top speed for the lean limit ANGLE_MAX (centidegrees): drag = g·tan(lean)."""
+    lo, hi = ANGLE_MAX_RANGE_DEG
+    lean = math.radians(max(lo, min(hi, angle_max_cdeg / 100.0)))
+    ratio = math.tan(lean) / math.tan(math.radians(TOP_SPEED_REF_ANGLE_DEG))
+    return TOP_SPEED_REF_MPS * math.sqrt(ratio)
+
+
 def _limit_rate(current: float, wanted: float, max_step: float) -> float:
     return current + max(-max_step, min(max_step, wanted - current))
 
@@ -148,8 +168,8 @@ def step(body: Body, demand: Demand, dt_s: float, wind_ne_mps: tuple[float, floa
         body.an_mps2 = body.ae_mps2 = body.au_mps2 = 0.0
         return
     # velocity loop -> acceleration, magnitude- and jerk-limited
-    an = (vn_des - body.vn_mps) / hl.tau_s
-    ae = (ve_des - body.ve_mps) / hl.tau_s
+    an = (vn_des - body.vn_mps) / hl.tau_s + demand.accel_ff_ne_mps2[0]
+    ae = (ve_des - body.ve_mps) / hl.tau_s + demand.accel_ff_ne_mps2[1]
     amag = math.hypot(an, ae)
     if amag > hl.accel_mps2:
         an, ae = an * hl.accel_mps2 / amag, ae * hl.accel_mps2 / amag

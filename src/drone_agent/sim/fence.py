@@ -19,10 +19,12 @@ Theory of operation
   FENCE_STATUS.breach_count; breach_type reports BOUNDARY over MAXALT over MINALT.
 * **Avoidance (approximation, documented).** With AVOID_ENABLE bit 0 (UseFence) set and the fence
   enabled, :func:`limit_velocity` removes from a commanded velocity the component that would carry
-  the vehicle closer to any fence boundary than it can stop from (FENCE_MARGIN kept clear, WP_ACC
-  deceleration, distance measured from where the lagging vehicle will be one velocity-loop time
-  constant ahead), sliding along the boundary as AC_Avoid's default "slide" behaviour does, and
-  limits climb below FENCE_ALT_MAX with the square-root controller. ArduPilot applies it in
+  the vehicle closer to any fence boundary than it can stop from, as AC_Avoid does: FENCE_MARGIN
+  kept clear, the square-root controller with the position controller's P gain and its
+  acceleration capped at AC_AVOID_ACCEL_CMSS_MAX (min(WP_ACC, 1 m/s²); so at 10 m/s the vehicle
+  starts slowing ~50 m before the margin line, as in real SITL), sliding along the boundary as
+  AC_Avoid's default "slide" behaviour does, and limits climb below FENCE_ALT_MAX the same way
+  (min(WP_ACC_Z, 1 m/s²), PSC_D_POS_P). ArduPilot applies it in
   GUIDED, LOITER and the other position modes; so does the simulator. It is not AC_Avoid's exact
   geometry (no AVOID_DIST_MAX back-away, no proximity sensors).
 """
@@ -326,8 +328,7 @@ def avoid_max_speed(dist_m: float, pos_p: float, accel_mps2: float) -> float:
 
 
 def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float], vel_up: float,
-                   cfg: FenceConfig, zones: Zones, accel_mps2: float, accel_z_mps2: float,
-                   actual_ne: tuple[float, float] = (0.0, 0.0), lag_s: float = 0.0, *,
+                   cfg: FenceConfig, zones: Zones, accel_mps2: float, accel_z_mps2: float, *,
                    pos_p: float = 1.0, pos_p_z: float = 1.0
                    ) -> tuple[tuple[float, float], float, bool]:
     """AC_Avoid-like slide: limit the velocity towards each boundary; returns (ne, up, limited).
@@ -336,10 +337,9 @@ def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float]
     controller's (``accel_mps2`` = WP_ACC, ``accel_z_mps2`` = WP_ACC_Z) capped at
     AC_AVOID_ACCEL_CMSS_MAX (1 m/s²), and the largest speed towards a boundary is the square-root
     controller's (gain ``pos_p`` = PSC_NE_POS_P, ``pos_p_z`` = PSC_D_POS_P) for the distance to the
-    FENCE_MARGIN line: at 10 m/s and the defaults the vehicle starts slowing ~50 m before it.
-    With ``lag_s`` > 0 the distance is measured from where the vehicle will be after ``lag_s`` at its
-    actual velocity ``actual_ne`` (ArduCopter has no such term; the vehicle passes 0). Two passes
-    over the boundaries let the limits of two edges meeting at a corner both hold.
+    FENCE_MARGIN line: at 10 m/s and the defaults the vehicle starts slowing ~50 m before it
+    (v²/2a + a/2p²). Two passes over the boundaries let the limits of two edges meeting at a
+    corner both hold.
     """
     accel = min(accel_mps2, AVOID_ACCEL_MAX_MPS2)
     accel_z = min(accel_z_mps2, AVOID_ACCEL_MAX_MPS2)
@@ -351,8 +351,7 @@ def limit_velocity(n: float, e: float, alt_m: float, vel_ne: tuple[float, float]
             toward = vn * un + ve * ue
             if toward <= 0.0:
                 continue
-            ahead = max(0.0, actual_ne[0] * un + actual_ne[1] * ue) * lag_s
-            max_toward = avoid_max_speed(dist - cfg.margin_m - ahead, pos_p, accel)
+            max_toward = avoid_max_speed(dist - cfg.margin_m, pos_p, accel)
             if toward > max_toward:
                 vn -= (toward - max_toward) * un
                 ve -= (toward - max_toward) * ue

@@ -10,7 +10,8 @@ parameters and its own targets; :func:`demand_for` turns the current mode state 
   (WP_SPD, WP_ACC; SET_POSITION_TARGET_* / take-off / hold) or a velocity target that lapses to a
   stop after 3 s without a new one (ArduCopter's GUIDED velocity timeout). Horizontal velocity
   targets are capped at WP_SPD; vertical ones are not capped at WP_SPD_UP/DN (the SITL trace
-  climbed at the 3 m/s asked for). As in ModeGuided, a new target replaces a take-off in progress
+  climbed at the 3 m/s asked for). In every mode the horizontal speed is also capped at the
+  drag-limited top speed for ANGLE_MAX (10.0 m/s at the default 3000, as real SITL's quad). As in ModeGuided, a new target replaces a take-off in progress
   once the vehicle is airborne, and while it is landed only NAV_TAKEOFF makes it leave the ground.
   Known deviation: real ArduCopter also abandons a take-off for a target that arrives during the
   spool-up (the vehicle then stays on the ground); the simulator instead lets a position target
@@ -32,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from drone_agent.sim.dynamics import (AxisLimits, Body, Demand, sqrt_controller,
-                                      stopping_distance_m)
+                                      stopping_distance_m, top_speed_mps)
 from drone_agent.sim.params import ParamStore
 
 STABILIZE, ALT_HOLD, AUTO, GUIDED, LOITER, RTL, LAND, BRAKE = 0, 2, 3, 4, 5, 6, 9, 17
@@ -71,7 +72,9 @@ class ModeState:
 
 
 def horizontal_limits(params: ParamStore, speed_mps: float | None = None) -> AxisLimits:
-    return AxisLimits(speed_mps or params["WP_SPD"], 0.0, params["WP_ACC"],
+    """The mode's speed (WP_SPD or its own), never above the ANGLE_MAX top speed, and WP_ACC."""
+    speed = min(speed_mps or params["WP_SPD"], top_speed_mps(params["ANGLE_MAX"]))
+    return AxisLimits(speed, 0.0, params["WP_ACC"],
                       params["PSC_JERK_NE"], HORIZ_TAU_S, params["PSC_NE_POS_P"])
 
 

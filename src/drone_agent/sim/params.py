@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 INTEGER_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 8})
 
 DEFAULTS: Mapping[str, tuple[float, int]] = {
+    "ANGLE_MAX": (3000.0, 4),
     "ARMING_ACCTHRESH": (0.75, 9),
     "ARMING_NEED_LOC": (0.0, 2),
     "ARMING_OPTIONS": (0.0, 6),

@@ -49,6 +49,10 @@ YAW_RATE_DPS = 90.0
 FORCE_ARM_MAGIC = 2989
 FORCE_DISARM_MAGIC = 21196
 CAMERA_COMMANDS = frozenset({2000, 2001, 2500, 2501, 203, 530, 531, 532})
+# Fraction of the avoidance limit's rate of change fed forward to the velocity loop (fitted): real
+# SITL (AVOID_ENABLE 3, 10 m/s at an inclusion edge) follows the 1 m/s² sqrt curve 0.5-0.7 m/s above
+# it; 0.6 gives 0.35-0.9 m/s (1.0 would track the curve exactly, 0 would lag by 1.4 m/s).
+AVOID_FF_GAIN = 0.6
 SIM_DEFAULTS: Mapping[str, float] = {"MNT1_TYPE": 1.0}  # the simulated copter carries a gimbal
 
 
@@ -74,6 +78,7 @@ class Vehicle:
         self.landed_since_s = 0.0
         self.touchdown_s: float | None = None
         self.avoid_limited = False
+        self._avoid_prev_ne: tuple[float, float] | None = None
         self.now_s = 0.0
         self._next_fence_s = 0.0
         self._last_prearm_s = 0.0
@@ -207,24 +212,44 @@ class Vehicle:
         self.body.yaw_deg = (self.body.yaw_deg + max(-stepmax, min(stepmax, err))) % 360.0
 
     def _avoid(self, demand: md.Demand) -> md.Demand:
-        """AVOID_ENABLE bit 0 (UseFence): slide along the fence in GUIDED and LOITER."""
+        """AVOID_ENABLE bit 0 (UseFence): slide along the fence in GUIDED and LOITER.
+
+        As ModeGuided calls AC_Avoid::adjust_velocity with the position controller's P gains and
+        accelerations (WP_ACC / WP_ACC_Z; AC_Avoid caps them at 1 m/s², see
+        :func:`~.fence.limit_velocity`). While the limit holds, part of its rate of change
+        (``AVOID_FF_GAIN``) is fed forward to the velocity loop, as AC_PosControl tracks its shaped
+        velocity target: the vehicle follows the sqrt-controller curve slightly above it, as real
+        SITL does, and comes to rest within ~2 m past the FENCE_MARGIN line.
+        """
         self.avoid_limited = False
+        prev, self._avoid_prev_ne = self._avoid_prev_ne, None
         if not (self.fence_enabled and int(self.params["AVOID_ENABLE"]) & 1):
             return demand
         if self.mode.mode not in (md.GUIDED, md.LOITER) or demand.vel_ne_mps is None:
             return demand
         cfg = self.fence_config()
+        accel = self.params["WP_ACC"]
         vel_ne, vel_up, limited = fz.limit_velocity(
             self.body.north_m, self.body.east_m, self.body.up_m, demand.vel_ne_mps,
             demand.vel_up_mps if demand.vel_up_mps is not None else 0.0, cfg, self.fence_zones,
-            self.params["WP_ACC"], self.params["WP_ACC_Z"],
-            (self.body.vn_mps, self.body.ve_mps), md.HORIZ_TAU_S)
+            accel, self.params["WP_ACC_Z"],
+            pos_p=self.params["PSC_NE_POS_P"], pos_p_z=self.params["PSC_D_POS_P"])
         self.avoid_limited = limited
         if not limited:
             return demand
+        self._avoid_prev_ne = vel_ne
+        ff = (0.0, 0.0)
+        if prev is not None:
+            ff_n, ff_e = (vel_ne[0] - prev[0]) / DT_S, (vel_ne[1] - prev[1]) / DT_S
+            mag = math.hypot(ff_n, ff_e)
+            cap = min(accel, fz.AVOID_ACCEL_MAX_MPS2)
+            if mag > cap:  # a new target (a step), not the smooth deceleration curve
+                ff_n, ff_e = ff_n * cap / mag, ff_e * cap / mag
+            ff = (ff_n * AVOID_FF_GAIN, ff_e * AVOID_FF_GAIN)
         return md.Demand(demand.horiz_limits, demand.vert_limits, vel_ne_mps=vel_ne,
                          vel_up_mps=vel_up if demand.vel_up_mps is not None else None,
-                         pos_up_m=demand.pos_up_m if demand.vel_up_mps is None else None)
+                         pos_up_m=demand.pos_up_m if demand.vel_up_mps is None else None,
+                         accel_ff_ne_mps2=ff)
 
     # ------------------------------------------------------------------ fence
     def _fence_check(self) -> Outgoing:

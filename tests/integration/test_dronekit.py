@@ -38,7 +38,7 @@ import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone_agent.agent.codec import Codec
-from drone_agent.agent.flight import FlightOutcome, FlyOptions, run_flight
+from drone_agent.agent.flight import FlightOutcome, FlightThread, FlyOptions
 from drone_agent.agent.link import Link
 from drone_agent.agent.scenario import HOME, SAFETY_MARGIN_M, Track, north_edge_for
 from drone_agent.agent.streams import StreamSetup
@@ -120,9 +120,6 @@ def fly_dronekit_mission(
                        "[terrain]\ndeclared_flat = true\n")
     params = {"WP_SPD": speed_mps + 5.0}
     lines: list[str] = []
-    errors: list[BaseException] = []
-    outcome: list[FlightOutcome] = []
-    stop_agent = threading.Event()
     events: list[dict[str, Any]] = []
     track = Track(LocalFrame(GeoPoint(*HOME)))
 
@@ -132,14 +129,7 @@ def fly_dronekit_mission(
                              recipient=keys_dir / "evidence-recipient.txt", config=profile,
                              ready_timeout_s=timeout_s)
 
-        def agent() -> None:
-            try:
-                outcome.append(run_flight(options, say=lines.append,
-                                          stop_requested=stop_agent.is_set))
-            except BaseException as exc:  # noqa: BLE001 -- re-raised in the test's thread
-                errors.append(exc)
-
-        thread = threading.Thread(target=agent, name="drone-agent fly", daemon=True)
+        thread = FlightThread(options, say=lines.append)
         thread.start()
         script: subprocess.Popen[str] | None = None
         observer: Link | None = None
@@ -147,8 +137,8 @@ def fly_dronekit_mission(
         try:
             _wait(lambda: any("gate: permitted" in line for line in lines)
                   or not thread.is_alive(), timeout_s)
-            if errors:
-                raise errors[0]
+            if thread.error is not None:
+                raise thread.error
             assert thread.is_alive(), f"fly ended before the gate passed: {lines}"
             if observe_truth:
                 observer = Link(open_transport(parse_connection(sim.gcs_connection)),
@@ -172,11 +162,11 @@ def fly_dronekit_mission(
                     observer.step()  # keeps the true track while the script flies
                 else:
                     time.sleep(0.05)
-                if errors or (script.poll() not in (None, 0)):
+                if thread.error is not None or (script.poll() not in (None, 0)):
                     break
             reader.join(timeout=5.0)
         finally:
-            stop_agent.set()
+            thread.request_stop()
             thread.join(timeout=30.0)
             if observer is not None:
                 observer.close()
@@ -185,9 +175,9 @@ def fly_dronekit_mission(
                     script.kill()
                 script.wait(timeout=10)
             script_err.close()
-    if errors:
-        raise errors[0]
-    agent = outcome[0]
+    if thread.error is not None:
+        raise thread.error
+    agent = thread.outcome
     assert agent.flight_dir is not None
     tlog_m = max_north_in_tlog(agent.flight_dir / "telemetry.tlog", LocalFrame(GeoPoint(*HOME)))
     truth_m = track.max_north_m if observe_truth else None

@@ -29,6 +29,7 @@ One thread, one :class:`~drone_agent.agent.link.Link` loop, in phases:
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +208,29 @@ def run_flight(options: FlyOptions, say: Callable[[str], None] = print,
         vault.attach_file(TLOG_FILE)
         vault.close()
     return outcome
+
+
+class FlightThread(threading.Thread):
+    """:func:`run_flight` on a thread, for callers that fly the vehicle themselves meanwhile
+    (the demo, the scenarios, tests): ``outcome`` or ``error`` once it ends; :meth:`request_stop`
+    makes it stop guarding and close the folder, like Ctrl-C with exit code 0."""
+
+    def __init__(self, options: FlyOptions, **kwargs: Any) -> None:
+        super().__init__(name="drone-agent fly", daemon=True)
+        self.options, self.kwargs = options, kwargs
+        self.outcome: FlightOutcome | None = None
+        self.error: BaseException | None = None
+        self._stop_requested = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.outcome = run_flight(self.options, stop_requested=self._stop_requested.is_set,
+                                      **self.kwargs)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
+            self.error = exc
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
 
 
 def _opencv_frames(camera: Any, boot_time: BootTimeEstimator) -> Any:

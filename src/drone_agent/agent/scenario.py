@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from drone_agent.agent.ardupilot import mode_name
 from drone_agent.agent.codec import Codec
 from drone_agent.agent.command import ModeChange
-from drone_agent.agent.flight import FlightOutcome, FlyOptions, run_flight
+from drone_agent.agent.flight import FlightOutcome, FlightThread, FlyOptions
 from drone_agent.agent.link import Link
 from drone_agent.agent.session import Message, Outgoing
 from drone_agent.agent.streams import StreamSetup
@@ -187,9 +186,6 @@ def run_boundary_scenario(
     frame = LocalFrame(GeoPoint(*HOME))
     params = {"WP_SPD": max(10.0, speed_mps + 5.0), "WP_SPD_UP": max(2.5, climb_mps + 2.0)}
     lines: list[str] = []
-    stop_agent = threading.Event()
-    outcome: list[FlightOutcome] = []
-    errors: list[BaseException] = []
 
     with simulator(home=HOME, params=params) as sim:
         options = FlyOptions(connect=sim.agent_connection, out_dir=workdir / "flights",
@@ -197,14 +193,7 @@ def run_boundary_scenario(
                              recipient=keys_dir / "evidence-recipient.txt", config=profile,
                              takeoff_alt_m=TAKEOFF_ALT_M, ready_timeout_s=timeout_s)
 
-        def agent() -> None:
-            try:
-                outcome.append(run_flight(options, say=lines.append,
-                                          stop_requested=stop_agent.is_set))
-            except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
-                errors.append(exc)
-
-        thread = threading.Thread(target=agent, name="drone-agent fly", daemon=True)
+        thread = FlightThread(options, say=lines.append)
         thread.start()
         gcs = Link(open_transport(parse_connection(sim.gcs_connection)), Codec(255, 190))
         track = Track(frame)
@@ -215,11 +204,11 @@ def run_boundary_scenario(
                     timeout_s=30.0)
             _wait(gcs, lambda: track.armed and track.custom_mode == 4
                   and track.up_m >= TAKEOFF_ALT_M - 1.0 and track.speed_mps < 0.5,
-                  timeout_s, errors)
+                  timeout_s, thread)
             rest_since: float | None = None
             next_send = 0.0
             end = time.monotonic() + timeout_s
-            while time.monotonic() < end and not errors:
+            while time.monotonic() < end and thread.error is None:
                 gcs.step()
                 if time.monotonic() >= next_send:
                     next_send = time.monotonic() + 0.2 / getattr(sim, "speedup", 1.0)
@@ -240,13 +229,13 @@ def run_boundary_scenario(
             stopped_by = mode_name(track.custom_mode)
             if land_after:  # the GCS lands it; fly must end by itself once landed and disarmed
                 gcs.run(ModeChange(gcs.peer, "LAND"), timeout_s=30.0)
-                _wait(gcs, lambda: not thread.is_alive(), timeout_s, errors)
+                _wait(gcs, lambda: not thread.is_alive(), timeout_s, thread)
         finally:
-            stop_agent.set()
+            thread.request_stop()
             thread.join(timeout=30.0)
             gcs.close()
-    if errors:
-        raise errors[0]
+    if thread.error is not None:
+        raise thread.error
     if climb:
         reached, boundary = track.max_up_m, CEILING_M
     else:
@@ -259,16 +248,16 @@ def run_boundary_scenario(
         excursion_m=max(0.0, reached - boundary),
         effective_excursion_m=max(0.0, reached - (boundary - SAFETY_MARGIN_M)),
         stopped_by=stopped_by,
-        agent=outcome[0],
+        agent=thread.outcome,
         lines=lines,
     )
 
 
-def _wait(link: Link, done: Callable[[], bool], timeout_s: float, errors: list) -> None:
+def _wait(link: Link, done: Callable[[], bool], timeout_s: float, agent: FlightThread) -> None:
     end = time.monotonic() + timeout_s
     while not done():
-        if errors:
-            raise errors[0]
+        if agent.error is not None:
+            raise agent.error
         if time.monotonic() > end:
             raise TimeoutError(f"scenario: condition not reached in {timeout_s:g} s")
         link.step()

@@ -23,7 +23,6 @@ failed.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,43 +154,32 @@ class _SimulatorCamera:
 def _fly_sortie(vehicle: Any, profile: Path, keys: Path, flights: Path, home: Any, fence: Any,
                 speedup: float, say: Callable[[str], None], result: DemoResult) -> Path | None:
     from drone_agent.agent.console import LineConsole
-    from drone_agent.agent.flight import FlyOptions, run_flight
+    from drone_agent.agent.flight import FlightThread, FlyOptions
     from drone_agent.demo.ground_station import GroundStation
 
     options = FlyOptions(connect=vehicle.agent_connection, out_dir=flights,
                          device_key=keys / "device-key.pem", recipient=keys / "evidence-recipient.txt",
                          config=profile, takeoff_alt_m=TAKEOFF_ALT_M, ready_timeout_s=120.0,
                          status_interval_s=5.0)
-    outcome: dict[str, Any] = {}
-    abort = threading.Event()
     camera = _SimulatorCamera(lambda: vehicle.camera_connection, home)
-
-    def agent() -> None:
-        try:
-            outcome["flight"] = run_flight(options, console=LineConsole(lambda line: say(f"  agent | {line}")),
-                                           open_frames=camera, stop_requested=abort.is_set)
-        except DroneAgentError as exc:
-            outcome["error"] = exc
-        except Exception as exc:  # noqa: BLE001 -- reported as a failed step, never a traceback
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=agent, name="agent", daemon=True)
-    thread.start()
+    agent = FlightThread(options, console=LineConsole(lambda line: say(f"  agent | {line}")),
+                         open_frames=camera)
+    agent.start()
     gcs = GroundStation(vehicle.gcs_connection, fence.frame, speedup, lambda line: say(f"  GCS   | {line}"))
     try:
-        _pilot(gcs, fence, thread, outcome, say, result)
+        _pilot(gcs, fence, agent, say, result)
     except DroneAgentError as exc:
         result.check("sortie", False, exc.one_line(), say)
-        abort.set()  # the agent closes the flight folder; the simulator is stopped after it
+        agent.request_stop()  # the agent closes the flight folder; the simulator is stopped after it
     finally:
-        thread.join(timeout=120)
+        agent.join(timeout=120)
         camera.close()
         gcs.close()
-    if "error" in outcome:
-        err = outcome["error"]
+    if agent.error is not None:
+        err = agent.error
         result.check("agent", False, err.one_line() if isinstance(err, DroneAgentError) else repr(err), say)
         return None
-    flight = outcome.get("flight")
+    flight = agent.outcome
     if flight is None:
         result.check("agent", False, "the agent did not finish", say)
         return None
@@ -199,13 +187,12 @@ def _fly_sortie(vehicle: Any, profile: Path, keys: Path, flights: Path, home: An
     return flight.flight_dir
 
 
-def _pilot(gcs: Any, fence: Any, agent: threading.Thread, outcome: dict[str, Any],
-           say: Callable[[str], None], result: DemoResult) -> None:
+def _pilot(gcs: Any, fence: Any, agent: Any, say: Callable[[str], None], result: DemoResult) -> None:
     seen = gcs.seen
     say("demo: agent connecting, syncing the fence, pre-flight gate, take-off")
-    gcs.wait(lambda: "error" in outcome or (seen.armed and seen.alt_rel_m >= TAKEOFF_ALT_M - 2), 240.0,
+    gcs.wait(lambda: not agent.is_alive() or (seen.armed and seen.alt_rel_m >= TAKEOFF_ALT_M - 2), 240.0,
              "the agent's take-off")
-    if "error" in outcome:
+    if not agent.is_alive():
         return
     result.check("pre-flight gate and take-off", True, f"airborne at {seen.alt_rel_m:.0f} m, mode {seen.mode}", say)
 

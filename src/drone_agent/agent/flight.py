@@ -248,7 +248,7 @@ def _write_zones(vault: Any, operation: Any) -> None:
         features.append({"type": "Feature", "properties": props,
                          "geometry": shapely.geometry.mapping(zone.geometry)})
     path = vault.flight_dir / ZONES_FILE
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, default=list))
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     vault.attach_file(ZONES_FILE)
 
 

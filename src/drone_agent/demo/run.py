@@ -93,7 +93,7 @@ def run_demo(out_dir: Path, *, speedup: float = 3.0, sitl: bool = False,
     fence = compile_fence(operation, home=home, now_utc=datetime.now(UTC))
 
     say("demo: starting the embedded evidence store (SeaweedFS on 127.0.0.1)")
-    with EmbeddedStore(out_dir / "store") as store, _vehicle(home, speedup, sitl, say) as vehicle:
+    with EmbeddedStore(out_dir / "store") as store, _start_vehicle(home, speedup, sitl, say) as vehicle:
         flight = _fly_sortie(vehicle, profile, keys, out_dir / "flights", home, fence, speedup, say, result)
         if flight is None:
             return result
@@ -110,24 +110,16 @@ def run_demo(out_dir: Path, *, speedup: float = 3.0, sitl: bool = False,
     return result
 
 
-class _vehicle:  # noqa: N801 -- a context manager choosing the simulator or real SITL
-    def __init__(self, home: Any, speedup: float, sitl: bool, say: Callable[[str], None]) -> None:
-        from drone_agent.sim import SimulatorProcess, SitlProcess
+def _start_vehicle(home: Any, speedup: float, sitl: bool, say: Callable[[str], None]) -> Any:
+    """The simulator, or real ArduPilot SITL; both are context managers with the same interface."""
+    from drone_agent.sim import SimulatorProcess, SitlProcess
 
-        where = (home.lat_deg, home.lon_deg, home.alt_amsl_m or 0.0)
-        if sitl:
-            say("demo: starting real ArduPilot SITL (ARDUPILOT_SITL); it needs ~40 s before it can arm")
-            self._proc = SitlProcess(home=where, speedup=speedup)
-        else:
-            say(f"demo: starting the simulator (ArduCopter-like, speed-up {speedup:g})")
-            self._proc = SimulatorProcess(home=where, speedup=speedup, seed=1, fast_boot=True)
-        self.speedup = speedup
-
-    def __enter__(self) -> Any:
-        return self._proc.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._proc.__exit__(*exc)
+    where = (home.lat_deg, home.lon_deg, home.alt_amsl_m or 0.0)
+    if sitl:
+        say("demo: starting real ArduPilot SITL (ARDUPILOT_SITL); it needs ~40 s before it can arm")
+        return SitlProcess(home=where, speedup=speedup)
+    say(f"demo: starting the simulator (ArduCopter-like, speed-up {speedup:g})")
+    return SimulatorProcess(home=where, speedup=speedup, seed=1, fast_boot=True)
 
 
 class _SimulatorCamera:
@@ -183,7 +175,7 @@ def _fly_sortie(vehicle: Any, profile: Path, keys: Path, flights: Path, home: An
     if flight is None:
         result.check("agent", False, "the agent did not finish", say)
         return None
-    _check_flight(flight, gcs, fence, say, result)
+    _check_flight(flight, say, result)
     return flight.flight_dir
 
 
@@ -226,7 +218,7 @@ def _pilot(gcs: Any, fence: Any, agent: Any, say: Callable[[str], None], result:
     result.check("return and land", True, f"landed and disarmed; modes seen {' > '.join(seen.modes_seen)}", say)
 
 
-def _check_flight(flight: Any, gcs: Any, fence: Any, say: Callable[[str], None], result: DemoResult) -> None:
+def _check_flight(flight: Any, say: Callable[[str], None], result: DemoResult) -> None:
     from drone_agent.evidence import read_flight_summary
 
     summary = read_flight_summary(flight.flight_dir)

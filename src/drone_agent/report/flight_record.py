@@ -52,6 +52,21 @@ class FlightRecord:
         return min(self.track, key=lambda p: abs(p.time_utc_s - time_utc_s))
 
 
+def recording_spans(record: FlightRecord) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(trigger_start, trigger_stop or None while still recording) pairs, in audit order."""
+    spans: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    start = None
+    for entry in record.audit:
+        if entry["event"] == "trigger_start" and start is None:
+            start = entry
+        elif entry["event"] == "trigger_stop" and start is not None:
+            spans.append((start, entry))
+            start = None
+    if start is not None:
+        spans.append((start, None))
+    return spans
+
+
 def _read_audit(path: Path) -> tuple[dict[str, Any], ...]:
     records = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():

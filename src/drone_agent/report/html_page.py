@@ -12,7 +12,7 @@ import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from drone_agent.report.flight_record import FlightRecord, utc_text
+from drone_agent.report.flight_record import FlightRecord, recording_spans, utc_text
 from drone_agent.report.map_image import MARKER_BGR, markers_for
 
 CSS = """
@@ -78,17 +78,14 @@ def _verdict(verification: Any) -> tuple[str, str]:
 
 
 def _recording_rows(record: FlightRecord) -> list[list[str]]:
-    rows, start = [], None
-    for entry in record.audit:
-        if entry["event"] == "trigger_start":
-            start = entry
-        elif entry["event"] == "trigger_stop" and start is not None:
-            seconds = record.audit_time_s(entry) - record.audit_time_s(start)
-            rows.append([_e(start["utc"]), _e(entry["utc"]), f"{seconds:.1f} s", _e(start.get("source")),
-                         _e(start.get("operator")), _e(start.get("reason")), _e(start.get("incident_ref"))])
-            start = None
-    if start is not None:
-        rows.append([_e(start["utc"]), "(not stopped)", "", _e(start.get("source")), _e(start.get("operator")),
+    rows = []
+    for start, stop in recording_spans(record):
+        if stop is None:
+            ended, duration = "(not stopped)", ""
+        else:
+            ended = _e(stop["utc"])
+            duration = f"{record.audit_time_s(stop) - record.audit_time_s(start):.1f} s"
+        rows.append([_e(start["utc"]), ended, duration, _e(start.get("source")), _e(start.get("operator")),
                      _e(start.get("reason")), _e(start.get("incident_ref"))])
     return rows
 
@@ -102,14 +99,7 @@ def render_html(record: FlightRecord, map_png: bytes) -> str:
     duration = (track[-1].time_utc_s - track[0].time_utc_s) if len(track) > 1 else 0.0
     guard = [a for a in record.audit if a["event"].startswith("guard_")]
     segments = list(summary.segments)
-    markers = markers_for(record)
-    marker_by_event_index = {}
-    counter = 0
-    for index, entry in enumerate(record.audit):
-        if entry["event"] in MARKER_BGR and record.position_at(record.audit_time_s(entry)) is not None:
-            counter += 1
-            marker_by_event_index[index] = counter
-    assert counter == len(markers)
+    marker_numbers = {m.audit_index: m.number for m in markers_for(record)}
 
     def dot(event: str) -> str:
         b, g, r = MARKER_BGR[event]
@@ -122,7 +112,7 @@ def render_html(record: FlightRecord, map_png: bytes) -> str:
         ("evidence segments", str(len(segments))),
     ]
     timeline_rows = [
-        [str(marker_by_event_index.get(i, "")), _e(a.get("seq")), _e(a["utc"]),
+        [str(marker_numbers.get(i, "")), _e(a.get("seq")), _e(a["utc"]),
          (dot(a["event"]) if a["event"] in MARKER_BGR else "") + _e(a["event"]), _details(a)]
         for i, a in enumerate(record.audit)]
     segment_rows = [

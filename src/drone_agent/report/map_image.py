@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from drone_agent.geofence.geo import GeoPoint, LocalFrame
-from drone_agent.report.flight_record import FlightRecord
+from drone_agent.report.flight_record import FlightRecord, recording_spans
 
 ZONE_STYLE_BGR = {  # kind -> (fill, outline)
     "operation_area": ((225, 245, 225), (0, 140, 0)),
@@ -37,6 +37,7 @@ RECORDING_BGR = (0, 0, 230)
 @dataclass(frozen=True, slots=True)
 class MapMarker:
     number: int
+    audit_index: int  # position of the record in FlightRecord.audit
     event: str
     lat_deg: float
     lon_deg: float
@@ -75,27 +76,19 @@ class _Canvas:
 
 
 def _recording_intervals(record: FlightRecord) -> list[tuple[float, float]]:
-    intervals, start = [], None
-    for entry in record.audit:
-        if entry["event"] == "trigger_start" and start is None:
-            start = record.audit_time_s(entry)
-        elif entry["event"] == "trigger_stop" and start is not None:
-            intervals.append((start, record.audit_time_s(entry)))
-            start = None
-    if start is not None:
-        intervals.append((start, math.inf))
-    return intervals
+    return [(record.audit_time_s(start), math.inf if stop is None else record.audit_time_s(stop))
+            for start, stop in recording_spans(record)]
 
 
 def markers_for(record: FlightRecord) -> list[MapMarker]:
     """One numbered marker per guard action and trigger change that has a position."""
     markers = []
-    for entry in record.audit:
+    for index, entry in enumerate(record.audit):
         if entry["event"] not in MARKER_BGR:
             continue
         point = record.position_at(record.audit_time_s(entry))
         if point is not None:
-            markers.append(MapMarker(len(markers) + 1, entry["event"], point.lat_deg, point.lon_deg))
+            markers.append(MapMarker(len(markers) + 1, index, entry["event"], point.lat_deg, point.lon_deg))
     return markers
 
 

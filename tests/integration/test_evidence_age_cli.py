@@ -1,4 +1,4 @@
-"""Interoperability: the standard ``age`` CLI (Debian package) decrypts a sealed segment exactly."""
+"""Interoperability: the standard ``age`` CLI (Debian package, Go) decrypts what drone-agent seals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drone_agent.evidence import DeviceKey, EvidenceIdentity, FlightVault, read_flight_summary
+from drone_agent.evidence import DeviceKey, EvidenceIdentity, FlightVault, agefile, read_flight_summary
+from drone_agent.evidence.agefile import CHUNK_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,18 @@ def test_age_cli_rejects_a_truncated_segment(age_cli: str, tmp_path: Path) -> No
     sealed.write_bytes(sealed.read_bytes()[:-70_000])
     done = subprocess.run([age_cli, "-d", "-i", str(key_file), str(sealed)], capture_output=True, timeout=60)
     assert done.returncode != 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES - 1])
+def test_age_cli_decrypts_the_writer_at_chunk_boundaries(age_cli: str, tmp_path: Path, size: int) -> None:
+    identity = EvidenceIdentity.generate()
+    key_file = tmp_path / "key.txt"
+    identity.save(key_file, "2026-12-04T00:00:00Z")
+    plaintext = os.urandom(size)
+    sealed = tmp_path / "file.age"
+    with sealed.open("wb") as fh:
+        agefile.encrypt(plaintext, identity.recipient.public_key, fh.write)
+    done = subprocess.run([age_cli, "-d", "-i", str(key_file), str(sealed)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == plaintext

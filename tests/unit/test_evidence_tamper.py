@@ -63,7 +63,7 @@ def test_untouched_flight_is_intact_and_complete(flight: Path) -> None:
 
 def test_bit_flipped_in_segment(flight: Path) -> None:
     _flip_bit(flight / "segments/000002.mp4.age", 5000)
-    problems = _only_tampered(flight, "segments/000002.mp4.age", "altered: same size but SHA-256")
+    problems = _only_tampered(flight, "segments/000002.mp4.age", "altered or replaced: same size but SHA-256")
     assert len(problems) == 1
 
 

@@ -165,10 +165,8 @@ def test_summary_of_malformed_manifest_is_integrity_error(vault: FlightVault) ->
         read_flight_summary(vault.flight_dir)
 
 
-@pytest.mark.parametrize(("size", "fail_at_write"), [(4, 1), (200_000, 5), (200_000, 2)])
-def test_disk_full_during_seal_leaves_no_debris_and_next_seal_works(
-        vault: FlightVault, monkeypatch: pytest.MonkeyPatch, size: int, fail_at_write: int) -> None:
-    # (4, 1) and (200_000, 5) fail the final write, which pyrage 1.4 itself does not report
+def _disk_fills_up_at(patch: pytest.MonkeyPatch, fail_at_write: int) -> None:
+    """Writes through the evidence sink raise ENOSPC from the ``fail_at_write``-th call on."""
     calls = [0]
     real_write_all = vault_module.write_all
 
@@ -178,8 +176,15 @@ def test_disk_full_during_seal_leaves_no_debris_and_next_seal_works(
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write_all(fd, data)
 
+    patch.setattr(vault_module, "write_all", fills_up)
+
+
+# writes of a seal: header, payload nonce, then one per 64 KiB chunk (4 bytes: 3; 200,000 bytes: 6)
+@pytest.mark.parametrize(("size", "fail_at_write"), [(4, 1), (4, 3), (200_000, 6), (200_000, 2)])
+def test_disk_full_during_seal_leaves_no_debris_and_next_seal_works(
+        vault: FlightVault, monkeypatch: pytest.MonkeyPatch, size: int, fail_at_write: int) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(vault_module, "write_all", fills_up)
+        _disk_fills_up_at(patch, fail_at_write)
         with pytest.raises(EnvironmentFault) as err:
             vault.seal_segment(b"x" * size, META)
     assert "No space left" in err.value.message and "free space" in (err.value.hint or "")
@@ -188,3 +193,16 @@ def test_disk_full_during_seal_leaves_no_debris_and_next_seal_works(
     assert record["index"] == 1
     vault.close()
     assert verify_flight(vault.flight_dir).complete
+
+
+@pytest.mark.parametrize(("size", "fail_at_write"), [(4, 1), (200_000, 1), (200_000, 3)])
+def test_disk_full_during_decrypt_is_reported_and_leaves_no_exhibit(
+        vault: FlightVault, ident: EvidenceIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        size: int, fail_at_write: int) -> None:
+    vault.seal_segment(b"y" * size, META)
+    vault.close()
+    with monkeypatch.context() as patch:
+        _disk_fills_up_at(patch, fail_at_write)
+        with pytest.raises(EnvironmentFault, match="No space left"):
+            decrypt_flight(vault.flight_dir, ident, tmp_path / "out")
+    assert list((tmp_path / "out").rglob("*.mp4")) == []

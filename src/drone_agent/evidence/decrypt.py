@@ -59,10 +59,8 @@ def decrypt_file(source: Path, dest: Path, identity: EvidenceIdentity, plaintext
             try:
                 pyrage.decrypt_io(fh, writer, [identity.age])
             except pyrage.DecryptError as exc:
-                writer.check()
                 raise IntegrityError(f"{source}: age decryption failed ({exc})",
                                      "the file is damaged or sealed to another evidence key") from exc
-        writer.check()
         got.append(writer.sha256.hexdigest())
         if got[0] != plaintext_sha256:
             raise IntegrityError(f"{source}: decrypted SHA-256 {got[0]} differs from the manifest's "

@@ -25,9 +25,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pyrage import x25519
 
 from drone_agent.errors import InputError
+from drone_agent.evidence.agefile import x25519_recipient_bytes
 
 SECRET_PREFIX = "AGE-SECRET-KEY-1"
 
@@ -173,9 +175,15 @@ class EvidenceRecipient:
             )
         try:
             x25519.Recipient.from_str(text)
+            public_key = X25519PublicKey.from_public_bytes(x25519_recipient_bytes(text))
         except Exception as exc:  # pyrage raises its own RecipientError / ValueError
             raise InputError(f"{source}: not an age X25519 recipient ({exc})",
                              "expected one line 'age1...'") from exc
+        try:
+            X25519PrivateKey.generate().exchange(public_key)
+        except ValueError as exc:
+            raise InputError(f"{source}: a low-order X25519 point: anyone could decrypt what is sealed to it",
+                             "use the evidence store's real public key (age-keygen -y)") from exc
         return cls(text)
 
     @classmethod
@@ -189,8 +197,9 @@ class EvidenceRecipient:
         return cls.from_str(lines[0], str(path))
 
     @property
-    def age(self) -> x25519.Recipient:
-        return x25519.Recipient.from_str(self.recipient)
+    def public_key(self) -> bytes:
+        """The raw 32-byte X25519 public key segments are sealed to."""
+        return x25519_recipient_bytes(self.recipient)
 
     @property
     def fingerprint(self) -> str:

@@ -5,8 +5,8 @@ Theory of operation. ``FlightVault.create`` builds the flight folder under a tem
 and renames it into place, so a flight folder either exists complete or not at all. Each
 ``seal_segment`` / ``seal_still`` then runs three durable steps, in this order:
 
-1. encrypt the in-memory plaintext with age to the evidence recipient, streaming into a temporary
-   file while hashing the ciphertext; fsync; rename to ``segments/NNNNNN.mp4.age``; fsync the folder;
+1. encrypt the in-memory plaintext with age (:mod:`agefile`) to the evidence recipient, streaming
+   into a temporary file while hashing the ciphertext; fsync; rename to ``segments/NNNNNN.mp4.age``; fsync the folder;
 2. append the ``segment`` record (hashes, sizes, metadata) to the manifest and re-sign it
    (atomic rewrite);
 3. append a signed ``segment_sealed`` record to the audit log (fsync).
@@ -21,7 +21,6 @@ head) and then to the audit log (naming the manifest head). Plaintext never touc
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import secrets
 import threading
@@ -31,10 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyrage
-
 from drone_agent import __version__
 from drone_agent.errors import EnvironmentFault, InputError
+from drone_agent.evidence import agefile
 from drone_agent.evidence.audit import AUDIT_FILE, AuditLog
 from drone_agent.evidence.durable import atomic_write_with, fsync_dir, write_all
 from drone_agent.evidence.keys import DeviceKey, EvidenceRecipient
@@ -49,35 +47,21 @@ HASH_CHUNK_BYTES = 1 << 20
 
 
 class HashingWriter:
-    """File-like sink for pyrage: writes to ``fd``, then hashes what was written.
-
-    pyrage 1.4 does not propagate an exception raised by the *final* write of ``encrypt_io``
-    (for inputs under 64 KiB, the only write): the sink therefore keeps the first error itself and
-    :meth:`check` re-raises it after pyrage returns, so a full disk can never pass for a sealed file.
-    """
+    """File-like sink: writes everything to ``fd``, then hashes what was written."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self.sha256 = hashlib.sha256()
         self.bytes = 0
-        self.error: OSError | None = None
 
     def write(self, data: bytes) -> int:
-        try:
-            write_all(self._fd, data)
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
+        write_all(self._fd, data)
         self.sha256.update(data)
         self.bytes += len(data)
         return len(data)
 
     def flush(self) -> None:
         return None
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
 
 
 def new_flight_id(now: datetime) -> str:
@@ -89,15 +73,8 @@ def seal_to_file(plaintext: bytes, path: Path, recipient: EvidenceRecipient) -> 
     sink: list[HashingWriter] = []
 
     def produce(fd: int) -> None:
-        writer = HashingWriter(fd)
-        sink.append(writer)
-        try:
-            pyrage.encrypt_io(io.BytesIO(plaintext), writer, [recipient.age])
-        except pyrage.EncryptError as exc:
-            writer.check()  # a write error (disk full) is the environment's, not the key's
-            raise EnvironmentFault(f"age encryption of {path.name} failed: {exc}",
-                                   "check the evidence recipient key") from exc
-        writer.check()
+        sink.append(HashingWriter(fd))
+        agefile.encrypt(plaintext, recipient.public_key, sink[0].write)
 
     atomic_write_with(path, produce)
     return sink[0].sha256.hexdigest(), sink[0].bytes

@@ -436,7 +436,7 @@ class _Checker:
         elif isinstance(size, int) and actual_size > size:
             self.tampered(rel, f"extended or replaced: {actual_size} bytes, the manifest says {size}")
         else:
-            self.tampered(rel, f"altered: same size but SHA-256 {actual}, the manifest says {sha256}")
+            self.tampered(rel, f"altered or replaced: same size but SHA-256 {actual}, the manifest says {sha256}")
 
 
 def verify_flight(flight_dir: Path | str, trusted_keys: Iterable[str] = ()) -> VerifyReport:

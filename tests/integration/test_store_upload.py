@@ -250,21 +250,74 @@ def test_cli_upload_real_flight_delete_and_verify_from_store(
     flight, key = real_flight
     stores = _stores_file(tmp_path, store, prefix="cli", delete_local="after_verified")
     assert main(_upload_cli(tmp_path, stores, flight, key)) == 0
-    assert "local copy deleted" in capsys.readouterr().out and not flight.exists()
-    # everything needed to verify the flight is in the store: fetch it and verify it there
-    fetched = tmp_path / "fetched" / flight.name
-    c = store.client()
-    prefix = f"cli/op-kestrel/{flight.name}/"
-    for obj in c.list_objects_v2(Bucket=store.bucket, Prefix=prefix)["Contents"]:
-        target = fetched / obj["Key"][len(prefix):]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_object(store, obj["Key"]))
-    report = verify_flight(fetched)
-    assert report.intact and report.segments_verified == 3, report.problems
-    events = [json.loads(x)["event"] for x in (fetched / "audit.jsonl").read_text().splitlines()]
-    assert events[-2:] == ["upload", "local_delete"]
+    out = capsys.readouterr().out
+    location = f"s3://{store.bucket}/cli/op-kestrel/{flight.name}/"
+    assert "local copy deleted" in out and location in out and not flight.exists()
+    # everything needed to verify the flight is in the store: verify the store's copy
+    assert main(["verify", location, "--stores-file", str(stores), "--store", "embedded", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["status"] == "INTACT" and report["complete"] and report["segments_verified"] == 3, report
+    assert report["flight_dir"] == location and report["flight_id"] == flight.name
+    assert "fetched 6 objects" in captured.err  # manifest, audit, 3 segments, 1 still
     assert main(["upload", "--list", "--state-dir", str(tmp_path / "state")]) == 0
     assert "deleted" in capsys.readouterr().out
+
+
+def test_cli_verify_and_decrypt_the_stores_copy(
+    store: EmbeddedStore, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, identity = DeviceKey.generate(), EvidenceIdentity.generate()
+    key.save(tmp_path / "device-key.pem")
+    identity.save(tmp_path / "evidence-key.txt", "2026-12-04T00:00:00Z")
+    vault = FlightVault.create(tmp_path / "out", device_key=key, recipient=identity.recipient,
+                               operation={"name": "Op Merlin", "incident_ref": "KP/26/12"})
+    plaintexts = [os.urandom(70_000 + i) for i in range(2)]
+    for data in plaintexts:
+        vault.seal_segment(data, {"trigger_id": "t1", "frame_count": 10})
+    vault.close()
+    stores = _stores_file(tmp_path, store, prefix="fetch")
+    assert main(_upload_cli(tmp_path, stores, vault.flight_dir, tmp_path / "device-key.pem")) == 0
+    prefix = f"fetch/op-merlin/{vault.flight_id}/"
+    location = f"s3://{store.bucket}/{prefix}"
+    which = ["--stores-file", str(stores), "--store", "embedded"]
+    decrypt = ["decrypt", location, *which, "--key", str(tmp_path / "evidence-key.txt"),
+               "--who", "DC 4567 Jones"]
+    capsys.readouterr()
+
+    # an investigator must say why: nothing is fetched-and-decrypted without a logged reason
+    assert main([*decrypt, "--out", str(tmp_path / "a")]) == 2
+    assert "needs --reason" in capsys.readouterr().err and not (tmp_path / "a").exists()
+
+    assert main([*decrypt, "--out", str(tmp_path / "b"), "--reason", "review of KP/26/12"]) == 0
+    out = capsys.readouterr().out
+    decrypted = sorted((tmp_path / "b" / vault.flight_id).glob("segment-*.mp4"))
+    assert [p.read_bytes() for p in decrypted] == plaintexts
+    summary = (tmp_path / "b" / vault.flight_id / "exhibit-summary.txt").read_text()
+    assert f"Source:              {location}" in summary and "DC 4567 Jones" in summary
+    c = store.client()
+    access = c.list_objects_v2(Bucket=store.bucket, Prefix=prefix + "_access/")["Contents"]
+    record = json.loads(_object(store, access[0]["Key"]))
+    assert len(access) == 1 and access[0]["Key"] in out
+    assert record["who"] == "DC 4567 Jones" and record["reason"] == "review of KP/26/12"
+    assert record["objects"] == [prefix + f"segments/00000{i}.mp4.age" for i in (1, 2)]
+    # store-side records are not part of the flight: the store's copy still verifies complete
+    assert main(["verify", location, *which]) == 0
+    assert ": INTACT\n" in capsys.readouterr().out
+
+    # a segment altered in the store (a new version of the object) is caught, in the store's copy
+    sealed = c.get_object(Bucket=store.bucket, Key=prefix + "segments/000002.mp4.age")["Body"].read()
+    c.put_object(Bucket=store.bucket, Key=prefix + "segments/000002.mp4.age", Body=sealed[:-1] + b"\0")
+    assert main(["verify", location, *which]) == 1
+    assert "TAMPERED: segments/000002.mp4.age: altered or replaced" in capsys.readouterr().out
+    assert main([*decrypt, "--out", str(tmp_path / "c"), "--reason", "again"]) == 1
+    assert "tampered" in capsys.readouterr().err and not (tmp_path / "c" / vault.flight_id).exists()
+
+    # a location with no flight, and one that is not a location at all
+    assert main(["verify", f"s3://{store.bucket}/fetch/op-merlin/no-such-flight", *which]) == 2
+    assert "no flight at s3://" in capsys.readouterr().err
+    assert main(["verify", "s3://evidence", *which]) == 2
+    assert "not a flight location" in capsys.readouterr().err
 
 
 def test_cli_init_and_mark_evidential(

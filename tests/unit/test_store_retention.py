@@ -13,7 +13,7 @@ from drone_agent.store.retention import example_bucket_policy, lifecycle_rules, 
 P = "kent/op-kestrel/F1/"
 KEYS = [P + k for k in ("audit.jsonl", "manifest.jsonl", "segments/000001.mp4.age",
                         "segments/000002.mp4.age", "stills/000001.jpg.age", "telemetry.tlog",
-                        "_marks/2026-11-24T101500Z-ab.json")]
+                        "_marks/2026-11-24T101500Z-ab.json", "_access/2026-11-25T090000Z-cd.json")]
 
 
 def test_lifecycle_expires_only_non_evidential_under_prefix() -> None:
@@ -28,7 +28,7 @@ def test_lifecycle_expires_only_non_evidential_under_prefix() -> None:
 
 
 def test_select_all_but_mark_records() -> None:
-    assert select_keys(KEYS, P, []) == sorted(KEYS[:-1])
+    assert select_keys(KEYS, P, []) == sorted(KEYS[:-2])
 
 
 def test_select_named_segments_keeps_what_verifies_them() -> None:
@@ -70,3 +70,12 @@ def test_policy_officers_read_only_their_operation() -> None:
         if stmt["Effect"] == "Allow":
             assert "s3:DeleteObject" not in _actions(stmt)
     assert any(s["Effect"] == "Deny" and "s3:DeleteObject" in _actions(s) for s in officer)
+
+
+def test_policy_officers_may_write_only_mark_and_consultation_records() -> None:
+    policy = example_bucket_policy("evidence", "kent", "Op Kestrel", "arn:up", ["arn:dc1"])
+    writes = [s for s in policy["Statement"]
+              if s["Principal"] == {"AWS": ["arn:dc1"]} and "s3:PutObject" in _actions(s)]
+    assert len(writes) == 1 and writes[0]["Effect"] == "Allow"
+    assert writes[0]["Resource"] == ["arn:aws:s3:::evidence/kent/op-kestrel/*/_marks/*",
+                                     "arn:aws:s3:::evidence/kent/op-kestrel/*/_access/*"]

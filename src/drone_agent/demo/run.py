@@ -104,9 +104,10 @@ def run_demo(out_dir: Path, *, speedup: float = 3.0, sitl: bool = False,
                      f"{report.files_verified} file(s): "
                      + ("intact and complete" if report.intact and report.complete else "; ".join(report.problems)),
                      say)
-        _upload(store, flight, DeviceKey.load(keys / "device-key.pem"), out_dir, say, result)
-    _report(flight, out_dir, say, result)
-    _decrypt(flight, keys, out_dir, say, result)
+        location = _upload(store, flight, DeviceKey.load(keys / "device-key.pem"), out_dir, say, result)
+        _report(flight, out_dir, say, result)
+        if location is not None:
+            _decrypt_from_store(location, store, keys, out_dir, say, result)
     return result
 
 
@@ -235,7 +236,8 @@ def _check_flight(flight: Any, say: Callable[[str], None], result: DemoResult) -
 
 
 def _upload(store: Any, flight: Path, device_key: Any, out_dir: Path, say: Callable[[str], None],
-            result: DemoResult) -> None:
+            result: DemoResult) -> str | None:
+    """Upload with read-back verification; the flight's location in the store, None on failure."""
     import sys
 
     from drone_agent.evidence import verify_flight
@@ -251,11 +253,12 @@ def _upload(store: Any, flight: Path, device_key: Any, out_dir: Path, say: Calla
                             summarize=evidence_link.summarize, progress=progress.for_stream(sys.stderr))
         up = uploader.upload_flight(flight)
     except DroneAgentError as exc:
-        result.check("upload", False, exc.one_line(), say)
-        return
+        result.check("upload verified in the store", False, exc.one_line(), say)
+        return None
     result.check("upload verified in the store", up.status == "uploaded" and up.files_sent == up.files_total,
                  f"{up.files_sent}/{up.files_total} files, {up.bytes_total / 1e6:.2f} MB to "
-                 f"{up.store}/{up.key_prefix} ({up.status}); local copy kept for this demo", say)
+                 f"{up.location} ({up.status}); local copy kept for this demo", say)
+    return up.location
 
 
 def _report(flight: Path, out_dir: Path, say: Callable[[str], None], result: DemoResult) -> None:
@@ -266,13 +269,17 @@ def _report(flight: Path, out_dir: Path, say: Callable[[str], None], result: Dem
     result.check("report", html.is_file() and png.is_file(), f"{html} and {png}", say)
 
 
-def _decrypt(flight: Path, keys: Path, out_dir: Path, say: Callable[[str], None], result: DemoResult) -> None:
+def _decrypt_from_store(location: str, store: Any, keys: Path, out_dir: Path, say: Callable[[str], None],
+                        result: DemoResult) -> None:
+    """The investigator verifies and decrypts the store's copy; the consultation is logged there."""
     from drone_agent.cli import main as cli_main
 
+    say(f"demo: investigator decrypts the store's copy {location}")
     target = out_dir / "decrypted"
-    code = cli_main(["decrypt", str(flight), "--key", str(keys / "evidence-private-key.txt"), "--out", str(target),
-                     "--who", "demo investigator", "--reason", "demo"])
+    code = cli_main(["decrypt", location, "--stores-file", str(store.stores_file), "--store", "embedded",
+                     "--key", str(keys / "evidence-private-key.txt"), "--out", str(target),
+                     "--who", "DC 4567 Demo (investigating officer)", "--reason", "demo: review the sortie"])
     videos = sorted(target.rglob("*.mp4"))
     result.check("investigator decrypts", code == 0 and bool(videos),
-                 f"{len(videos)} playable MP4(s) under {target}", say)
-
+                 f"{len(videos)} playable MP4(s) under {target}, from the store's copy; consultation "
+                 "logged in the store", say)

@@ -1,18 +1,30 @@
-"""CLI subcommands of ``drone_agent.evidence``: ``keys init``, ``verify``, ``decrypt``."""
+"""CLI subcommands of ``drone_agent.evidence``: ``keys init``, ``verify``, ``decrypt``.
+
+``verify`` and ``decrypt`` also take a flight's location in the evidence store (``s3://...``): the
+store package fetches it into a private temporary folder and, before decrypting, records the
+consultation in the store."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from drone_agent.errors import InputError
 from drone_agent.evidence.decrypt import decrypt_flight
 from drone_agent.evidence.keys import DeviceKey, EvidenceIdentity, load_trusted_fingerprint
 from drone_agent.evidence.records import utc_iso, utc_now
+from drone_agent.evidence.summary import read_flight_summary
 from drone_agent.evidence.verify import verify_flight
+from drone_agent.store.commands import add_store_options, fetched_from_store
+from drone_agent.store.fetch import URL_SCHEME, StoreFlight, is_store_url, record_consultation
+from drone_agent.store.s3io import Retry, make_client
 
 DEVICE_KEY_FILE = "device-key.pem"
 DEVICE_PUB_FILE = "device-key.pub"
@@ -33,14 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     init.set_defaults(func=cmd_keys_init)
     keys.set_defaults(func=lambda args: keys.print_help() or 2)
 
-    verify = sub.add_parser("verify", help="check a flight folder's signatures, hashes and chains")
-    verify.add_argument("flight_dir", type=Path, metavar="FLIGHT_DIR")
+    verify = sub.add_parser("verify", help="check a flight's signatures, hashes and chains "
+                                           "(a local folder or the store's copy)")
+    _flight_argument(verify)
     _trust_option(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_store_options(verify)
     verify.set_defaults(func=cmd_verify)
 
     decrypt = sub.add_parser("decrypt", help="verify, then decrypt a flight to MP4s + exhibit summary")
-    decrypt.add_argument("flight_dir", type=Path, metavar="FLIGHT_DIR")
+    _flight_argument(decrypt)
     decrypt.add_argument("--key", type=Path, required=True, metavar="EVIDENCE_PRIVATE_KEY",
                          help="the evidence store's age identity file (AGE-SECRET-KEY-1...)")
     decrypt.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -51,7 +65,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     decrypt.add_argument("--allow-incomplete", action="store_true",
                          help="decrypt a flight that is intact but was never closed (crash)")
     _trust_option(decrypt)
+    add_store_options(decrypt)
     decrypt.set_defaults(func=cmd_decrypt)
+
+
+def _flight_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("flight", metavar="FLIGHT",
+                        help="flight folder, or the flight's location in the evidence store as "
+                             "'drone-agent upload' printed it: s3://BUCKET/[PREFIX/]OPERATION/FLIGHT_ID")
+
+
+@contextmanager
+def _local_flight(args: argparse.Namespace) -> Iterator[tuple[Path, StoreFlight | None, Any]]:
+    """(flight folder, store flight or None, store config or None) for ``args.flight``."""
+    if not is_store_url(args.flight):
+        yield Path(args.flight), None, None
+        return
+    with fetched_from_store(args, args.flight) as (flight_dir, cfg, flight):
+        yield flight_dir, flight, cfg
 
 
 def _trust_option(parser: argparse.ArgumentParser) -> None:
@@ -97,16 +128,18 @@ def _trusted(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    report = verify_flight(args.flight_dir, _trusted(args))
+    with _local_flight(args) as (flight_dir, _, _):
+        report = verify_flight(flight_dir, _trusted(args))
+    where = args.flight
     if args.json:
-        print(json.dumps({"flight_dir": str(report.flight_dir), "flight_id": report.flight_id,
+        print(json.dumps({"flight_dir": where, "flight_id": report.flight_id,
                           "status": report.status, "intact": report.intact, "complete": report.complete,
                           "closed": report.closed, "device_key_fingerprint": report.device_key_fingerprint,
                           "segments_verified": report.segments_verified,
                           "stills_verified": report.stills_verified, "files_verified": report.files_verified,
                           "problems": report.problems, "notes": list(report.notes)}, indent=2))
     else:
-        print(f"{report.flight_dir}: {report.status}")
+        print(f"{where}: {report.status}")
         print(f"  flight {report.flight_id}, device key {report.device_key_fingerprint}")
         print(f"  verified: {report.segments_verified} segment(s), {report.stills_verified} still(s), "
               f"{report.files_verified} attached file(s)")
@@ -119,12 +152,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     identity = EvidenceIdentity.load(args.key)
-    result = decrypt_flight(args.flight_dir, identity, args.out, args.allow_incomplete, _trusted(args),
-                            who=args.who, reason=args.reason)
-    print(f"{args.flight_dir}: {result.report.status}; decrypted {len(result.media)} file(s) to {result.out_dir}")
+    who = args.who or getpass.getuser()
+    with _local_flight(args) as (flight_dir, flight, cfg):
+        access_record = None
+        if flight is not None:
+            if not args.reason:
+                raise InputError("decrypting from the evidence store needs --reason",
+                                 "say why the footage is consulted (it is logged in the store, "
+                                 "DPA 2018 s.62)")
+            summary = read_flight_summary(flight_dir)
+            access_record = record_consultation(
+                make_client(cfg), cfg, flight, flight_id=summary.flight_id, who=who, reason=args.reason,
+                keys=[flight.key_prefix + media.file for media in (*summary.segments, *summary.stills)],
+                retry=Retry(attempts=cfg.retries))
+        result = decrypt_flight(flight_dir, identity, args.out, args.allow_incomplete, _trusted(args),
+                                who=who, reason=args.reason, source=args.flight)
+    print(f"{args.flight}: {result.report.status}; decrypted {len(result.media)} file(s) to {result.out_dir}")
     for path in result.media:
         print(f"  {path}")
     print(f"  exhibit summary: {result.summary_path}")
+    if access_record:
+        print(f"  consultation recorded in the store: {URL_SCHEME}{flight.bucket}/{access_record}")
     if not result.report.complete:
         print("  WARNING: flight incomplete (see the summary)", file=sys.stderr)
     return 0

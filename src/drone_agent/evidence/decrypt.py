@@ -71,8 +71,10 @@ def decrypt_file(source: Path, dest: Path, identity: EvidenceIdentity, plaintext
 
 def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: Path | str,
                    allow_incomplete: bool = False, trusted_keys: Iterable[str] = (),
-                   who: str | None = None, reason: str | None = None) -> DecryptResult:
-    """Verify, then decrypt every sealed file; ``who``/``reason`` go into the exhibit summary."""
+                   who: str | None = None, reason: str | None = None,
+                   source: str | None = None) -> DecryptResult:
+    """Verify, then decrypt every sealed file; ``who``/``reason`` go into the exhibit summary, and
+    ``source`` (where the flight came from, default: the folder) too."""
     flight_dir, out_dir = Path(flight_dir), Path(out_dir)
     report = verify_flight(flight_dir, trusted_keys)
     if not report.intact:
@@ -104,7 +106,7 @@ def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: 
     summary = dest / SUMMARY_FILE
     consultation = f"{who or getpass.getuser()} (reason: {reason or 'not given'})"
     atomic_write(summary, exhibit_summary(flight_dir, records, report, {p.name for p in media},
-                                          consultation).encode())
+                                          consultation, source or str(flight_dir.resolve())).encode())
     return DecryptResult(dest, tuple(media), summary, report)
 
 
@@ -115,7 +117,7 @@ def _fields(rec: dict[str, Any], skip: Iterable[str]) -> str:
 
 
 def exhibit_summary(flight_dir: Path, records: list[dict[str, Any]], report: VerifyReport,
-                    decrypted: set[str], consultation: str) -> str:
+                    decrypted: set[str], consultation: str, source: str) -> str:
     head = records[0]
     op = head.get("operation") or {}
     closed = next((r for r in records if r.get("kind") == "flight_closed"), None)
@@ -131,7 +133,7 @@ def exhibit_summary(flight_dir: Path, records: list[dict[str, Any]], report: Ver
            f"Flight closed (UTC): {closed.get('closed_utc') if closed else 'NOT CLOSED (recording interrupted)'}",
            f"Device signing key:  {report.device_key_fingerprint}",
            f"Sealed to evidence key: {(head.get('evidence_recipient') or {}).get('fingerprint')}",
-           f"Source folder:       {flight_dir.resolve()}"]
+           f"Source:              {source}"]
     for name in (MANIFEST_FILE, AUDIT_FILE):
         if (flight_dir / name).is_file():
             out.append(f"{name + ' SHA-256:':21}{hash_file(flight_dir / name)[0]}")

@@ -1,4 +1,5 @@
-"""CLI subcommands of ``drone_agent.store``: ``store serve|init|policy``, ``upload``, ``mark``."""
+"""CLI subcommands of ``drone_agent.store``: ``store serve|init|policy``, ``upload``, ``mark``; and
+what ``verify``/``decrypt`` need to work on a flight in the store (:func:`fetched_from_store`)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,25 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 from drone_agent.errors import EnvironmentFault, InputError
 from drone_agent.evidence import verify_flight
 from drone_agent.store import evidence_link, progress, retention
-from drone_agent.store.config import StoreConfig, default_state_dir, resolve_store
+from drone_agent.store.config import NoStoreConfigured, StoreConfig, default_state_dir, resolve_store
 from drone_agent.store.embedded import EmbeddedStore
+from drone_agent.store.fetch import StoreFlight, fetch_flight, parse_store_url
 from drone_agent.store.s3io import Retry, make_client
 from drone_agent.store.state import StateDir
 from drone_agent.store.uploader import FlightResult, Uploader
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
+def add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("which store")
     group.add_argument("--store", metavar="NAME", help="a named store from the stores file")
     group.add_argument("--profile", type=Path, metavar="OP_TOML",
@@ -34,6 +39,24 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 def _resolve(args: argparse.Namespace) -> StoreConfig:
     return resolve_store(store_name=args.store, profile=args.profile, stores_file=args.stores_file)
+
+
+@contextmanager
+def fetched_from_store(args: argparse.Namespace, url: str) -> Iterator[tuple[Path, StoreConfig, StoreFlight]]:
+    """Download the flight at ``url`` into a private temporary folder for the command's lifetime.
+    Endpoint and credentials from the configured store (or, if none, the AWS environment); the
+    bucket is the URL's."""
+    flight = parse_store_url(url)
+    try:
+        cfg = _resolve(args)
+    except NoStoreConfigured:
+        cfg = StoreConfig(bucket=flight.bucket, name="from the AWS environment")
+    cfg = dataclasses.replace(cfg, bucket=flight.bucket)
+    with tempfile.TemporaryDirectory(prefix="drone-agent-fetch-") as tmp:
+        fetched = fetch_flight(make_client(cfg), cfg, flight, Path(tmp), Retry(attempts=cfg.retries))
+        print(f"fetched {fetched.objects} objects ({fetched.bytes / 1e6:.1f} MB) from {flight.url}",
+              file=sys.stderr)
+        yield fetched.flight_dir, cfg, flight
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,13 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     init = store_sub.add_parser("init", help="set the bucket up: versioning, 31-day expiry of "
                                              "non-evidential objects, object lock; report support")
-    _store_options(init)
+    add_store_options(init)
     init.add_argument("--no-object-lock", action="store_true",
                       help="create the bucket without object lock (no legal holds)")
     init.set_defaults(func=cmd_init)
 
     policy = store_sub.add_parser("policy", help="print an example S3 bucket policy (JSON)")
-    _store_options(policy)
+    add_store_options(policy)
     policy.add_argument("--operation", required=True, help="operation name (its prefix is granted)")
     policy.add_argument("--uploader", required=True, metavar="ARN", help="uploading identity")
     policy.add_argument("--officer", action="append", required=True, metavar="ARN",
@@ -74,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="flight folder(s) to queue, verify, upload and read back")
     upload.add_argument("--all", action="store_true", help="upload every queued flight")
     upload.add_argument("--list", action="store_true", help="show the upload queue and exit")
-    _store_options(upload)
+    add_store_options(upload)
     upload.add_argument("--state-dir", type=Path, metavar="DIR",
                         help="upload state and queue (default [store] state_dir or "
                              "~/.local/state/drone-agent/upload)")
@@ -98,7 +121,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evidential.add_argument("--by", required=True, metavar="OFFICER",
                             help="who marks it (name and collar number), recorded")
     evidential.add_argument("--reason", required=True, help="why it is evidence, recorded")
-    _store_options(evidential)
+    add_store_options(evidential)
     evidential.set_defaults(func=cmd_mark)
 
 
@@ -170,7 +193,7 @@ def _print_summary(results: list[FlightResult]) -> None:
             print(f"{r.flight_id}: already uploaded and verified; local copy deleted earlier")
             continue
         local = "deleted" if r.deleted_local else ("kept" if r.status == "uploaded" else r.status)
-        print(f"{r.flight_id}: {r.files_total} objects verified in {r.store} at {r.key_prefix or '-'}"
+        print(f"{r.flight_id}: {r.files_total} objects verified in store '{r.store}' at {r.location}"
               f"; sent {r.files_sent} files, {r.bytes_sent / 1e6:.1f} MB in {r.seconds:.1f} s "
               f"({r.mb_per_s:.1f} MB/s); local copy {local}")
 

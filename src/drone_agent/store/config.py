@@ -33,6 +33,10 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SECRET_KEYS = re.compile(r"secret|password|access_key|session_token|aws_access_key_id", re.I)
 
 
+class NoStoreConfigured(InputError):
+    """Neither --store, a profile's [store], a default store nor DRONE_AGENT_STORE_BUCKET."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """One evidence store and the upload behaviour towards it."""
@@ -229,7 +233,7 @@ def resolve_store(
         if env.get("DRONE_AGENT_STORE_PREFIX"):
             table["prefix"] = env["DRONE_AGENT_STORE_PREFIX"]
         return _build("environment", table, "DRONE_AGENT_STORE_BUCKET", None)
-    raise InputError(
+    raise NoStoreConfigured(
         "no evidence store configured",
         f"pass --store NAME (stores file {path}), a profile with a [store] section, "
         "or set DRONE_AGENT_STORE_BUCKET",

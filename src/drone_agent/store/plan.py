@@ -5,6 +5,8 @@ Pure functions and frozen records; the only IO is :func:`hash_file`, which reads
 Layout (per-operation prefixes, so access can be granted per operation)::
 
     <prefix>/<operation-slug>/<flight_id>/<path inside the flight folder>
+    <prefix>/<operation-slug>/<flight_id>/_marks/<utc>-<id>.json    who marked it evidential, why
+    <prefix>/<operation-slug>/<flight_id>/_access/<utc>-<id>.json   who decrypted it, why
 
 Checksums: a file sent in one PUT is stored with its SHA-256 (``ChecksumSHA256``, checked by the
 store on receipt and reported by HEAD). A file sent in parts gets a COMPOSITE checksum: SHA-256 of
@@ -24,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 AUDIT_FILE = "audit.jsonl"
+STORE_RECORD_DIRS = ("_marks/", "_access/")  # written in the store, not part of the sealed flight
 _TAG_VALUE_BAD = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
 _READ_CHUNK = 1024 * 1024
 

@@ -31,11 +31,12 @@ from botocore.exceptions import ClientError
 from drone_agent.errors import InputError
 from drone_agent.store import plan
 from drone_agent.store.config import StoreConfig
-from drone_agent.store.s3io import Retry, error_code, http_status, translate
+from drone_agent.store.s3io import RERUN_HINT, Retry, error_code, http_status, translate
 
 EXPIRE_RULE_ID = "drone-agent-expire-non-evidential"
 ABORT_RULE_ID = "drone-agent-abort-incomplete-uploads"
 MEDIA_DIRS = ("segments/", "stills/")
+MARKS_DIR = "_marks/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +267,8 @@ def find_flight_prefix(client: Any, cfg: StoreConfig, flight_id: str, retry: Ret
 def select_keys(keys: Sequence[str], flight_prefix: str, segments: Sequence[str]) -> list[str]:
     """The keys to mark: the named segments/stills (all when none named) plus every non-media file
     (manifest, audit log, telemetry: what is needed to verify them). InputError for unknown names."""
-    rel = {k: k[len(flight_prefix):] for k in keys if not k[len(flight_prefix):].startswith("_marks/")}
+    rel = {k: k[len(flight_prefix):] for k in keys
+           if not k[len(flight_prefix):].startswith(plan.STORE_RECORD_DIRS)}
     media = [k for k, r in rel.items() if r.startswith(MEDIA_DIRS)]
     chosen = [k for k in rel if k not in media]
     if not segments:
@@ -320,16 +322,30 @@ def mark_evidential(
         "event": "mark_evidential", "utc": marked_utc, "flight_id": flight_id, "by": by,
         "reason": reason, "segments": list(segments), "keys": chosen, "legal_hold": legal_hold,
     }
-    record_key = f"{prefix}_marks/{marked_utc.replace(':', '')}-{uuid.uuid4().hex[:8]}.json"
-    body = json.dumps(record, indent=1, sort_keys=True).encode() + b"\n"
-    call("writing the mark record", lambda: client.put_object(
-        Bucket=cfg.bucket, Key=record_key, Body=body, ChecksumSHA256=plan.b64_digest(body),
-        Tagging=plan.tagging_header({"evidential": "yes", "flight_id": plan.tag_value(flight_id)}),
-        ContentType="application/json"))
+    record_key = write_flight_record(client, cfg, prefix, MARKS_DIR, record, {"evidential": "yes"}, retry)
     if legal_hold:
         call("placing a legal hold on the mark record", lambda: client.put_object_legal_hold(
             Bucket=cfg.bucket, Key=record_key, LegalHold={"Status": "ON"}))
     return MarkResult(flight_id, tuple(chosen), legal_hold, record_key)
+
+
+def write_flight_record(client: Any, cfg: StoreConfig, flight_prefix: str, folder: str,
+                        record: dict[str, Any], tags: dict[str, str], retry: Retry = Retry()) -> str:
+    """Store a JSON record of who did what to a flight (DPA 2018 s.62) under the flight's
+    ``folder`` (``_marks/``, ``_access/``); returns its key. Raises (one line) if the store refuses:
+    the caller must not act unlogged."""
+    utc = record.setdefault("utc", _utc_now())
+    key = f"{flight_prefix}{folder}{utc.replace(':', '')}-{uuid.uuid4().hex[:8]}.json"
+    body = json.dumps(record, indent=1, sort_keys=True).encode() + b"\n"
+    flight_tag = {"flight_id": plan.tag_value(str(record.get("flight_id", "")))}
+    try:
+        retry.call(lambda: client.put_object(
+            Bucket=cfg.bucket, Key=key, Body=body, ChecksumSHA256=plan.b64_digest(body),
+            Tagging=plan.tagging_header({**tags, **flight_tag}), ContentType="application/json"))
+    except Exception as exc:
+        raise translate(exc, cfg, f"writing the {record.get('event', 'access')} record {key}",
+                        RERUN_HINT) from exc
+    return key
 
 
 def example_bucket_policy(
@@ -371,9 +387,9 @@ def example_bucket_policy(
              "Condition": {"StringLike": {"s3:prefix": [f"{root}", f"{op_prefix}*"]}}},
             {"Sid": "OfficersMarkEvidential", "Effect": "Allow", "Principal": officers,
              "Action": ["s3:PutObjectTagging", "s3:PutObjectLegalHold"], "Resource": op_objects},
-            {"Sid": "OfficersRecordMarks", "Effect": "Allow", "Principal": officers,
+            {"Sid": "OfficersRecordMarksAndConsultations", "Effect": "Allow", "Principal": officers,
              "Action": ["s3:PutObject", "s3:PutObjectTagging"],
-             "Resource": f"arn:aws:s3:::{bucket}/{op_prefix}*/_marks/*"},
+             "Resource": [f"arn:aws:s3:::{bucket}/{op_prefix}*/{folder}*" for folder in plan.STORE_RECORD_DIRS]},
             {"Sid": "NobodyDeletesEvidenceByHand", "Effect": "Deny", "Principal": officers,
              "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
              "Resource": f"arn:aws:s3:::{bucket}/*"},

@@ -91,9 +91,14 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def translate(exc: BaseException, cfg: StoreConfig, doing: str) -> DroneAgentError:
-    """One drone-agent error (one line, exit code, hint) for a failed S3 call."""
-    resume = "re-run 'drone-agent upload'; it resumes where it stopped and nothing local was deleted"
+UPLOAD_RESUME_HINT = "re-run 'drone-agent upload'; it resumes where it stopped and nothing local was deleted"
+RERUN_HINT = "run the same command again"
+
+
+def translate(exc: BaseException, cfg: StoreConfig, doing: str,
+              resume: str = UPLOAD_RESUME_HINT) -> DroneAgentError:
+    """One drone-agent error (one line, exit code, hint) for a failed S3 call; ``resume`` is the
+    hint for transient failures (what to run again)."""
     if isinstance(exc, DroneAgentError):
         return exc
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
@@ -105,7 +110,7 @@ def translate(exc: BaseException, cfg: StoreConfig, doing: str) -> DroneAgentErr
     if isinstance(exc, ProfileNotFound):
         return InputError(f"{cfg.describe()}: {exc}", "fix 'aws_profile' or AWS_PROFILE")
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return disk_full(exc, doing)
+        return disk_full(exc, doing, resume)
     if isinstance(exc, ClientError):
         code, status = error_code(exc), http_status(exc)
         message = exc.response.get("Error", {}).get("Message", "")
@@ -144,12 +149,10 @@ def translate(exc: BaseException, cfg: StoreConfig, doing: str) -> DroneAgentErr
     raise exc
 
 
-def disk_full(exc: OSError, doing: str) -> EnvironmentFault:
+def disk_full(exc: OSError, doing: str, resume: str = UPLOAD_RESUME_HINT) -> EnvironmentFault:
     where = f" ({exc.filename})" if exc.filename else ""
-    return EnvironmentFault(
-        f"disk full on this computer while {doing}{where}",
-        "free some space and re-run 'drone-agent upload'; nothing local was deleted",
-    )
+    return EnvironmentFault(f"disk full on this computer while {doing}{where}",
+                            f"free some space, then {resume}")
 
 
 @dataclass(frozen=True, slots=True)

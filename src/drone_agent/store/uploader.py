@@ -59,6 +59,7 @@ class FlightResult:
     status: str  # state status after the run
     store: str
     key_prefix: str
+    location: str  # s3://BUCKET/KEY_PREFIX: what verify/decrypt take to work on the store's copy
     files_total: int
     files_sent: int
     bytes_total: int
@@ -152,8 +153,7 @@ class Uploader:
         else:
             state.set_status("uploaded")
         result = self._result(state, prefix, digests, started, deleted=deleted)
-        where = f"s3://{self.cfg.bucket}/{prefix}"
-        outcome = f"{result.files_total} objects verified at {where}; sent {result.files_sent}"
+        outcome = f"{result.files_total} objects verified at {result.location}; sent {result.files_sent}"
         outcome += "; local copy deleted" if deleted else "; local copy kept"
         self.progress.flight_finished(state.flight_id, outcome)
         return result
@@ -167,6 +167,7 @@ class Uploader:
             status=state.status,
             store=self.cfg.name,
             key_prefix=prefix,
+            location=f"s3://{self.cfg.bucket}/{prefix}",
             files_total=len(digests),
             files_sent=self.transfer.files_sent,
             bytes_total=sum(d.size_bytes for d in digests),

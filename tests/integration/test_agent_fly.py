@@ -73,6 +73,25 @@ def test_climb_stopped_below_the_ceiling(tmp_path: Path, keys: Path) -> None:
     assert result.agent.stops >= 1 and result.stopped_by == "BRAKE"
 
 
+def test_guard_works_again_after_the_tcp_link_was_cut(tmp_path: Path, keys: Path) -> None:
+    """The agent's TCP connection is dropped while hovering and refused for 4 s: ``fly`` does not
+    give up; it reconnects, asks for telemetry again (the simulator, like ArduPilot, keeps rates per
+    channel: a new connection gets the defaults, GLOBAL_POSITION_INT at 4 Hz instead of the 10 Hz the
+    guard asks for) and then still stops a 10 m/s push before the boundary."""
+    result = run_boundary_scenario(simulator, tmp_path, keys, speed_mps=10.0, link_cut_s=4.0)
+    assert result.excursion_m == 0.0 and result.effective_excursion_m == 0.0, result.as_record()
+    assert result.agent.stops >= 1 and result.stopped_by == "BRAKE"
+    flight = result.agent.flight_dir
+    assert verify_flight(flight).intact
+    records = [json.loads(line) for line in (flight / "audit.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records]
+    assert "link_lost" in events and "link_restored" in events and "link_reconnected" in events
+    lost = next(r for r in records if r["event"] == "link_lost")
+    assert "TCP" in lost["cause"] or "closed" in lost["cause"], lost
+    assert any(r["event"] == "streams" and r.get("after") == "link_restored" for r in records)
+    assert events.index("guard_stop") > events.index("link_restored")
+
+
 class TamperingProxy:
     """A MAVLink man-in-the-middle between the agent and the simulator that rejects the fence
     upload or alters the first fence item on download."""

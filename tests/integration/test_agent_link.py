@@ -30,14 +30,18 @@ FENCE = (FenceWireItem(5001, 3.0, 512718474, 5227000), FenceWireItem(5001, 3.0, 
 
 
 class PeerThread:
-    """Serve a FakeAutopilot on a socket; 10 Hz GLOBAL_POSITION_INT; ``silent`` mutes it."""
+    """Serve a FakeAutopilot on a socket; 10 Hz GLOBAL_POSITION_INT; ``silent`` mutes it. Over TCP
+    it accepts again after :meth:`drop_connection` (like SITL or a telemetry bridge)."""
 
     def __init__(self, kind: str) -> None:
         self.vehicle = FakeAutopilot(heartbeat_interval_s=0.5)
         self.codec = Codec(1, 1)
         self.kind = kind
         self.outbox: list = []  # messages the "vehicle" side sends once (e.g. routed commands)
+        self.connections = 0
+        self._down_s = 0.0
         self._stop = threading.Event()
+        self._drop = threading.Event()
         if kind == "tcp":
             self.server = socket.create_server(("127.0.0.1", 0))
             self.connection = f"tcp:127.0.0.1:{self.server.getsockname()[1]}"
@@ -48,9 +52,27 @@ class PeerThread:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def drop_connection(self, down_s: float = 0.0) -> None:
+        """Close the current TCP connection from the vehicle's side; serve the next one after
+        ``down_s`` (a client connecting meanwhile waits in the listen backlog, hearing nothing)."""
+        self._down_s = down_s
+        self._drop.set()
+
     def _run(self) -> None:
+        while not self._stop.is_set():
+            self._serve_one()
+            if self.kind != "tcp":
+                return
+
+    def _serve_one(self) -> None:
         if self.kind == "tcp":
-            sock, _ = self.server.accept()
+            self.server.settimeout(0.1)
+            try:
+                sock, _ = self.server.accept()
+            except TimeoutError:
+                return
+            self.connections += 1
+            self._drop.clear()
             send = sock.sendall
             recv = lambda: sock.recv(65536)  # noqa: E731
         else:
@@ -65,11 +87,14 @@ class PeerThread:
         selector = selectors.DefaultSelector()
         selector.register(sock, selectors.EVENT_READ)
         next_position = 0.0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._drop.is_set():
             now = time.monotonic()
             out = []
             if selector.select(0.02):
-                data = recv()
+                try:
+                    data = recv()
+                except OSError:
+                    break
                 if not data:
                     break
                 for msg in self.codec.feed(data, time.time()):
@@ -81,9 +106,15 @@ class PeerThread:
                 next_position = now + 0.1
                 out.append(mavlink.MAVLink_global_position_int_message(
                     int(now * 1000) % 2**32, 512705000, 5227000, 30000, 0, 0, 0, 0, 0))
-            for msg in out:
-                send(self.codec.encode(msg, time.time()))
-        sock.close()
+            try:
+                for msg in out:
+                    send(self.codec.encode(msg, time.time()))
+            except OSError:
+                break
+        selector.close()
+        if self.kind == "tcp":
+            sock.close()
+            self._stop.wait(self._down_s if self._drop.is_set() else 0.0)
 
     def close(self) -> None:
         self._stop.set()
@@ -150,6 +181,33 @@ def test_link_loss_and_recovery_are_reported(peer: PeerThread) -> None:
         assert [e.kind for e in events] == ["link_restored"] and events[0].silence_s >= 1.0
     finally:
         link.close()
+
+
+def test_tcp_link_reconnects_after_the_vehicle_closes_the_connection() -> None:
+    peer = PeerThread("tcp")
+    link = open_link(peer)
+    try:
+        link.wait_for_autopilot(5.0)
+        link.monitor.drain_events()
+        peer.drop_connection(down_s=2.0)
+        events: list = []
+        saw_down = False
+        end = time.monotonic() + 15.0
+        while len(events) < 2 and time.monotonic() < end:
+            link.step()
+            saw_down = saw_down or not link.transport.connected
+            events += link.monitor.drain_events()
+        assert saw_down and link.transport.last_error in (  # RST if our heartbeat was unread
+            "the vehicle closed the TCP connection", "TCP link failed: Connection reset by peer")
+        assert [e.kind for e in events] == ["link_lost", "link_restored"], events
+        assert link.transport.reconnects == 1 and peer.connections == 2
+        # both directions work on the new connection: the vehicle hears our heartbeat and a command
+        heard = len(peer.vehicle.received)
+        link.run(ModeChange(link.peer, "LOITER"), timeout_s=5.0)
+        assert link.state.mode == "LOITER" and len(peer.vehicle.received) > heard
+    finally:
+        link.close()
+        peer.close()
 
 
 def test_nothing_listening_is_a_vehicle_error() -> None:

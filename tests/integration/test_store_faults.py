@@ -22,7 +22,8 @@ import pytest
 
 from drone_agent.errors import EnvironmentFault
 from drone_agent.store import EmbeddedStore, Retry, StateDir, StoreConfig, Uploader, make_client
-from drone_agent.store.testing import CutProxy, JsonlAudit, accept_all, make_flight, summary_for
+from drone_agent.cutproxy import CutProxy
+from drone_agent.store.testing import JsonlAudit, accept_all, make_flight, summary_for
 
 pytestmark = pytest.mark.slow
 TRIALS = 50

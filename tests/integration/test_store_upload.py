@@ -26,7 +26,8 @@ from drone_agent.store import (
     make_client, mark_evidential,
 )
 from drone_agent.store import state as state_mod
-from drone_agent.store.testing import CutProxy, JsonlAudit, accept_all, make_flight, summary_for
+from drone_agent.cutproxy import CutProxy
+from drone_agent.store.testing import JsonlAudit, accept_all, make_flight, summary_for
 from drone_agent.store.testing import FakeReport
 
 pytestmark = pytest.mark.slow

@@ -59,7 +59,7 @@ from drone_agent.agent.streams import AGENT_STREAMS_HZ, RateCheck, StreamSetup
 from drone_agent.agent.transport import open_transport, parse_connection
 from drone_agent.capture.config import parse_camera_section, parse_trigger_section
 from drone_agent.capture.sources import BootTimeEstimator, OpenCvSource
-from drone_agent.errors import DroneAgentError, InputError, NotPermitted
+from drone_agent.errors import DroneAgentError, InputError, NotPermitted, VehicleError
 from drone_agent.geofence import (
     ElevationGrid,
     GeoPoint,
@@ -77,6 +77,7 @@ ZONES_FILE = "zones.geojson"
 TERRAIN_WAIT_S = 3.0  # after the vehicle is ready, how long to wait for a first TERRAIN_REPORT
 DEG_PER_M = 1.0 / 111_320.0
 REQUIRED_STREAMS_HZ = {"GLOBAL_POSITION_INT": AGENT_STREAMS_HZ["GLOBAL_POSITION_INT"]}
+STREAM_REQUEST_TIMEOUT_S = 15.0  # re-requesting telemetry after a link loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,11 +291,11 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
         f"(MAV_AUTOPILOT {autopilot.autopilot}, MAV_TYPE {autopilot.vehicle_type})")
     audit("link_up", system_id=autopilot.system_id, component_id=autopilot.component_id,
           autopilot=autopilot.autopilot, vehicle_type=autopilot.vehicle_type)
-    rates = dict(AGENT_STREAMS_HZ)
+    asked_hz = dict(AGENT_STREAMS_HZ)
     if with_camera:
         for name, hz in capture_streams_hz(camera_cfg, trigger_cfg).items():
-            rates[name] = max(hz, rates.get(name, 0.0))
-    streams = link.run(StreamSetup(peer, rates))
+            asked_hz[name] = max(hz, asked_hz.get(name, 0.0))
+    streams = link.run(StreamSetup(peer, asked_hz))
     rates = link.run(RateCheck(peer, REQUIRED_STREAMS_HZ, window_s=2.0))
     audit("streams", methods=dict(streams.methods), measured_hz=rates)
 
@@ -373,11 +374,25 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
     next_status = start
     for event in link.monitor.drain_events():  # losses/recoveries during the fence sync
         audit(event.kind, silence_s=round(event.silence_s, 3))
+    reconnects = link.reconnects
     while True:
         link.step()
+        ask_again = False
         for event in link.monitor.drain_events():
-            audit(event.kind, silence_s=round(event.silence_s, 3), state=link.state.as_dict())
-            say(f"{event.kind.replace('_', ' ')} (silence {event.silence_s:.1f} s)")
+            cause = getattr(link.transport, "last_error", None) if event.kind == "link_lost" else None
+            audit(event.kind, silence_s=round(event.silence_s, 3), state=link.state.as_dict(),
+                  **({"cause": cause} if cause else {}))
+            say(f"{event.kind.replace('_', ' ')} (silence {event.silence_s:.1f} s"
+                f"{'; ' + cause if cause else ''})")
+            ask_again = ask_again or event.kind == "link_restored"
+        if link.reconnects != reconnects:  # a new TCP connection may be quicker than link-loss detection
+            reconnects = link.reconnects
+            cause = getattr(link.transport, "last_error", None)
+            audit("link_reconnected", reconnects=reconnects, cause=cause)
+            say(f"reconnected to {options.connect} (after: {cause})")
+            ask_again = True
+        if ask_again:
+            _rerequest_streams(link, peer, asked_hz, audit, say)
         state = link.state
         was_armed = was_armed or state.armed
         now = clock()
@@ -401,6 +416,19 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
             break
     outcome.reactions = list(runner.reactions)
     outcome.stops = runner.guard.stops
+
+
+def _rerequest_streams(link: Link, peer, asked_hz: dict[str, float], audit, say) -> None:  # noqa: ANN001
+    """After a link loss the vehicle may have rebooted or a new TCP connection may be a new channel:
+    ask for the telemetry again (the guard runs on meanwhile); a failure is a warning, not the end."""
+    try:
+        streams = link.run(StreamSetup(peer, asked_hz), timeout_s=STREAM_REQUEST_TIMEOUT_S)
+    except VehicleError as exc:
+        audit("streams_rerequest_failed", error=exc.one_line())
+        say(f"WARNING: telemetry not re-requested after the link came back: {exc.one_line()}")
+        return
+    audit("streams", methods=dict(streams.methods), after="link_restored")
+    say("telemetry re-requested after the link came back")
 
 
 def _take_off(link: Link, peer, alt_m: float, audit, say) -> None:  # noqa: ANN001

@@ -71,9 +71,26 @@ class Link:
         self.rx_time_s = 0.0  # monotonic time the last bytes were read, before decoding
         self.peer: Peer | None = None
         self._selector = selectors.DefaultSelector()
-        self._selector.register(transport.fileno(), selectors.EVENT_READ)
+        self._fd = -1
+        self._had_fd = False
+        self.reconnects = 0  # times the transport came back with a new connection (TCP)
+        self._watch_transport()
 
     # --- plumbing --------------------------------------------------------------------------
+    def _watch_transport(self) -> None:
+        """Follow the transport's file descriptor (a reconnected TCP link has a new one, -1 while down)."""
+        fd = self.transport.fileno()
+        if fd == self._fd:
+            return
+        if self._fd >= 0:
+            self._selector.unregister(self._fd)
+        if fd >= 0:
+            self._selector.register(fd, selectors.EVENT_READ)
+            if self._had_fd:
+                self.reconnects += 1
+            self._had_fd = True
+        self._fd = fd
+
     def _log(self, data: bytes) -> None:
         if self.tlog is not None:
             self.tlog.write(struct.pack(">Q", int(self.wallclock() * 1e6)) + data)
@@ -102,7 +119,10 @@ class Link:
         if deadlines:
             wait = max(0.0, min(wait, min(deadlines) - now))
         received: list[Message] = []
-        if self._selector.select(wait):
+        self._watch_transport()
+        if self._fd < 0:
+            time.sleep(wait)  # link down: the transport reconnects when read
+        if self._fd < 0 or self._selector.select(wait):
             data = self.transport.read()
             if data:
                 self.rx_time_s = self.clock()

@@ -42,6 +42,7 @@ from drone_agent.agent.session import Message, Outgoing
 from drone_agent.agent.streams import StreamSetup
 from drone_agent.agent.testing import rectangle_zone_file
 from drone_agent.agent.transport import open_transport, parse_connection
+from drone_agent.cutproxy import CutProxy
 from drone_agent.geofence import GeoPoint, LocalFrame
 
 HOME = (51.2705, 0.5227, 30.0)
@@ -169,9 +170,14 @@ def run_boundary_scenario(
     timeout_s: float = 120.0,
     land_after: bool = False,
     fight_back: bool = False,
+    link_cut_s: float = 0.0,
 ) -> ScenarioResult:
     """Fly one scenario (see module docstring); ``simulator(home=..., params=...)`` must return
-    a started-on-enter simulator with ``agent_connection`` and ``gcs_connection``."""
+    a started-on-enter simulator with ``agent_connection`` and ``gcs_connection`` (TCP).
+
+    With ``link_cut_s`` the agent's connection runs through a :class:`~drone_agent.cutproxy.CutProxy`
+    that drops it once the vehicle hovers and refuses new connections for ``link_cut_s`` (wall
+    time); the push starts only after the agent has reconnected and asked for telemetry again."""
     climb = climb_mps > 0
     north_edge = 500.0 if climb else north_edge_for(speed_mps)
     zones = workdir / "zones.geojson"
@@ -187,8 +193,13 @@ def run_boundary_scenario(
     params = {"WP_SPD": max(10.0, speed_mps + 5.0), "WP_SPD_UP": max(2.5, climb_mps + 2.0)}
     lines: list[str] = []
 
-    with simulator(home=HOME, params=params) as sim:
-        options = FlyOptions(connect=sim.agent_connection, out_dir=workdir / "flights",
+    with simulator(home=HOME, params=params) as sim, contextlib.ExitStack() as stack:
+        connect = sim.agent_connection
+        proxy = None
+        if link_cut_s > 0:
+            proxy = stack.enter_context(CutProxy(int(connect.rsplit(":", 1)[1])))
+            connect = f"tcp:127.0.0.1:{proxy.port}"
+        options = FlyOptions(connect=connect, out_dir=workdir / "flights",
                              device_key=keys_dir / "device-key.pem",
                              recipient=keys_dir / "evidence-recipient.txt", config=profile,
                              takeoff_alt_m=TAKEOFF_ALT_M, ready_timeout_s=timeout_s)
@@ -205,6 +216,8 @@ def run_boundary_scenario(
             _wait(gcs, lambda: track.armed and track.custom_mode == 4
                   and track.up_m >= TAKEOFF_ALT_M - 1.0 and track.speed_mps < 0.5,
                   timeout_s, thread)
+            if proxy is not None:
+                _cut_agent_link(gcs, proxy, link_cut_s, lines, timeout_s, thread)
             rest_since: float | None = None
             next_send = 0.0
             end = time.monotonic() + timeout_s
@@ -251,6 +264,18 @@ def run_boundary_scenario(
         agent=thread.outcome,
         lines=lines,
     )
+
+
+def _cut_agent_link(gcs: Link, proxy: CutProxy, down_s: float, lines: list[str], timeout_s: float,
+                    agent: FlightThread) -> None:
+    """Drop the agent's connection, keep it down for ``down_s``, then wait until the agent has
+    reconnected and re-requested its telemetry (its ``say`` lines)."""
+    proxy.cut_after(0)
+    _wait(gcs, lambda: proxy.cuts > 0, timeout_s, agent)
+    down_until = time.monotonic() + down_s
+    _wait(gcs, lambda: time.monotonic() >= down_until, timeout_s, agent)
+    proxy.heal()
+    _wait(gcs, lambda: any(line.startswith("telemetry re-requested") for line in lines), timeout_s, agent)
 
 
 def _wait(link: Link, done: Callable[[], bool], timeout_s: float, agent: FlightThread) -> None:

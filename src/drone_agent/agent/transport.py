@@ -9,14 +9,19 @@
 ``serial:DEVICE[:BAUD]``    same, explicit
 ==========================  ======================================================================
 
-Each transport is non-blocking with a ``fileno()`` for ``selectors``; ``read()`` returns whatever
-bytes are waiting (``b""`` when none), ``write()`` sends a whole packet. Serial uses
+Each transport is non-blocking with a ``fileno()`` for ``selectors`` (-1 while a TCP link is down and
+reconnecting; it may change after a reconnect); ``read()`` returns whatever bytes are waiting
+(``b""`` when none), ``write()`` sends a whole packet. Serial uses
 pymavlink's ``mavutil.mavserial`` purely as a byte transport (it needs ``pyserial``).
 """
 
 from __future__ import annotations
 
+import errno
+import select
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,41 +78,112 @@ class Transport(Protocol):
 
 
 class TcpTransport:
-    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0) -> None:
+    """A TCP client that survives the server closing the connection.
+
+    The first connection must succeed (VehicleError otherwise: a flight does not start on a link
+    that is not there). After that, a closed or failed connection is not an error: ``read`` returns
+    no bytes, ``write`` drops packets, and the transport reconnects in the background of the
+    caller's loop -- a non-blocking connect every ``retry_interval_s``, never blocking the loop --
+    so the heartbeat monitor sees the silence as link loss and the first HEARTBEAT after the
+    reconnect as its restoration, exactly as for a radio link. ``fileno()`` changes on reconnect
+    and is -1 while disconnected; ``last_error`` says why the link went down.
+    """
+
+    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0,
+                 retry_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.address = (host, port)
+        self.connect_timeout_s = connect_timeout_s
+        self.retry_interval_s = retry_interval_s
+        self._clock = clock
+        self.last_error: str | None = None
+        self.reconnects = 0
+        self._pending: socket.socket | None = None
+        self._pending_since_s = 0.0
+        self._next_attempt_s = 0.0
         try:
-            self._sock = socket.create_connection((host, port), timeout=connect_timeout_s)
+            sock = socket.create_connection(self.address, timeout=connect_timeout_s)
         except OSError as exc:
             raise VehicleError(
                 f"cannot connect to tcp:{host}:{port} ({exc.strerror or exc})",
                 "is the vehicle/SITL/telemetry bridge running and the port right?",
             ) from exc
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.setblocking(False)
+        self._sock: socket.socket | None = self._adopt(sock)
+
+    @staticmethod
+    def _adopt(sock: socket.socket) -> socket.socket:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        return sock
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
 
     def fileno(self) -> int:
-        return self._sock.fileno()
+        return self._sock.fileno() if self._sock is not None else -1
+
+    def _drop(self, reason: str) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self.last_error = reason
+            self._next_attempt_s = self._clock()  # try again at once, then every retry_interval_s
+
+    def _reconnect(self) -> None:
+        now = self._clock()
+        if self._pending is None:
+            if now < self._next_attempt_s:
+                return
+            self._next_attempt_s = now + self.retry_interval_s
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            error = sock.connect_ex(self.address)
+            if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+                sock.close()
+                return
+            self._pending, self._pending_since_s = sock, now
+        _, writable, _ = select.select([], [self._pending], [], 0)
+        if writable:
+            sock, self._pending = self._pending, None
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                self._sock = self._adopt(sock)
+                self.reconnects += 1
+            else:
+                sock.close()
+        elif now - self._pending_since_s > self.connect_timeout_s:
+            self._pending.close()
+            self._pending = None
 
     def read(self) -> bytes:
+        if self._sock is None:
+            self._reconnect()
+            return b""
         try:
             data = self._sock.recv(65536)
         except BlockingIOError:
             return b""
         except OSError as exc:
-            raise VehicleError(f"TCP link failed: {exc}", "check the connection") from exc
+            self._drop(f"TCP link failed: {exc.strerror or exc}")
+            return b""
         if not data:
-            raise VehicleError("the vehicle closed the TCP connection", "reconnect when it is back")
+            self._drop("the vehicle closed the TCP connection")
         return data
 
     def write(self, data: bytes) -> None:
+        if self._sock is None:
+            return  # down: dropped like a packet lost on a radio link
         try:
             self._sock.sendall(data)
         except BlockingIOError:
             pass  # a full send buffer: drop, MAVLink is loss tolerant
         except OSError as exc:
-            raise VehicleError(f"TCP link failed: {exc}", "check the connection") from exc
+            self._drop(f"TCP link failed: {exc.strerror or exc}")
 
     def close(self) -> None:
-        self._sock.close()
+        for sock in (self._sock, self._pending):
+            if sock is not None:
+                sock.close()
+        self._sock = self._pending = None
 
 
 class UdpTransport:

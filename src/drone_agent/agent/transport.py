@@ -107,6 +107,7 @@ class TcpTransport:
                 f"cannot connect to tcp:{host}:{port} ({exc.strerror or exc})",
                 "is the vehicle/SITL/telemetry bridge running and the port right?",
             ) from exc
+        self._family, self._peer = sock.family, sock.getpeername()  # reconnects skip DNS
         self._sock: socket.socket | None = self._adopt(sock)
 
     @staticmethod
@@ -135,9 +136,9 @@ class TcpTransport:
             if now < self._next_attempt_s:
                 return
             self._next_attempt_s = now + self.retry_interval_s
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
             sock.setblocking(False)
-            error = sock.connect_ex(self.address)
+            error = sock.connect_ex(self._peer)
             if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
                 sock.close()
                 return

@@ -1,5 +1,6 @@
 """The agent's scenarios against real ArduPilot SITL (skipped unless ARDUPILOT_SITL is set):
-stopped before the boundary at 5, 10 and 15 m/s and in a 3 m/s climb, the fence read back
+stopped before the boundary at 5, 10 and 15 m/s (and at 10 m/s after its TCP link was cut and
+re-established) and in a 3 m/s climb, the fence read back
 identical from real ArduCopter, and its own pre-arm fence check refusing outside the area.
 
 Note on what is measured: ``fly`` sets AVOID_ENABLE 3 with its fence, so in GUIDED ArduCopter's own
@@ -13,7 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from drone_agent.agent.scenario import HOME, prearm_refusal_outside_area, run_boundary_scenario
+from drone_agent.agent.scenario import (
+    HOME,
+    check_link_cut_recovery,
+    prearm_refusal_outside_area,
+    run_boundary_scenario,
+)
 from drone_agent.cli import main
 
 SPEEDUP = 5.0
@@ -129,6 +135,16 @@ def test_stopped_before_the_inclusion_boundary(tmp_path: Path, keys: Path, speed
     assert result.agent.stops >= 1
     # the push really was at the commanded speed (not drag- or lean-limited below it)
     assert figures["peak_speed_mps"] >= 0.95 * speed_mps, figures
+
+
+def test_guard_works_again_after_the_tcp_link_was_cut(tmp_path: Path, keys: Path) -> None:
+    """The agent's TCP connection to SITL's SERIAL0 is dropped while hovering and refused for 4 s;
+    SITL accepts the new connection, the agent asks for telemetry again and still stops the push."""
+    result = run_boundary_scenario(sitl, tmp_path, keys, speed_mps=10.0, link_cut_s=4.0, timeout_s=300.0)
+    print("SITL link cut:", result.as_record())  # shown with pytest -rP
+    assert result.excursion_m == 0.0, result.as_record()
+    assert result.agent.stops >= 1
+    check_link_cut_recovery(result)
 
 
 def test_climb_stopped_below_the_ceiling(tmp_path: Path, keys: Path) -> None:

@@ -24,6 +24,7 @@ the guard aims to stay inside.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -264,6 +265,29 @@ def run_boundary_scenario(
         agent=thread.outcome,
         lines=lines,
     )
+
+
+def check_link_cut_recovery(result: ScenarioResult) -> None:
+    """For a ``link_cut_s`` scenario: the flight folder is intact and its audit log shows the link
+    lost (with the transport's cause), reconnected and restored, telemetry asked for again, and the
+    guard's stop after that.
+
+    Raises:
+        AssertionError: with what is missing.
+    """
+    from drone_agent.evidence import verify_flight
+
+    flight = result.agent.flight_dir
+    assert flight is not None and verify_flight(flight).intact, f"flight folder {flight} does not verify"
+    records = [json.loads(line) for line in (flight / "audit.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records]
+    for event in ("link_lost", "link_reconnected", "link_restored", "guard_stop"):
+        assert event in events, f"no {event} in the audit log: {events}"
+    lost = next(r for r in records if r["event"] == "link_lost")
+    assert lost.get("cause"), f"link_lost without the transport's cause: {lost}"
+    assert any(r["event"] == "streams" and r.get("after") == "link_restored" for r in records), \
+        "telemetry was not asked for again after the link came back"
+    assert events.index("guard_stop") > events.index("link_restored"), "the stop came before the cut"
 
 
 def _cut_agent_link(gcs: Link, proxy: CutProxy, down_s: float, lines: list[str], timeout_s: float,

@@ -312,7 +312,11 @@ def test_cli_verify_and_decrypt_the_stores_copy(
     assert main(["verify", location, *which]) == 1
     assert "TAMPERED: segments/000002.mp4.age: altered or replaced" in capsys.readouterr().out
     assert main([*decrypt, "--out", str(tmp_path / "c"), "--reason", "again"]) == 1
-    assert "tampered" in capsys.readouterr().err and not (tmp_path / "c" / vault.flight_id).exists()
+    err = capsys.readouterr().err
+    assert f"{location}: tampered" in err and f"drone-agent verify {location}" in err
+    assert not (tmp_path / "c" / vault.flight_id).exists()
+    # nothing was decrypted, so no consultation was logged for that attempt
+    assert len(c.list_objects_v2(Bucket=store.bucket, Prefix=prefix + "_access/")["Contents"]) == 1
 
     # a location with no flight, and one that is not a location at all
     assert main(["verify", f"s3://{store.bucket}/fetch/op-merlin/no-such-flight", *which]) == 2

@@ -153,26 +153,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_decrypt(args: argparse.Namespace) -> int:
     identity = EvidenceIdentity.load(args.key)
     who = args.who or getpass.getuser()
+    if is_store_url(args.flight) and not args.reason:
+        raise InputError("decrypting from the evidence store needs --reason",
+                         "say why the footage is consulted (it is logged in the store, DPA 2018 s.62)")
+    logged: list[str] = []
     with _local_flight(args) as (flight_dir, flight, cfg):
-        access_record = None
-        if flight is not None:
-            if not args.reason:
-                raise InputError("decrypting from the evidence store needs --reason",
-                                 "say why the footage is consulted (it is logged in the store, "
-                                 "DPA 2018 s.62)")
+        def log_consultation(report: Any) -> None:
+            if flight is None:
+                return
             summary = read_flight_summary(flight_dir)
-            access_record = record_consultation(
-                make_client(cfg), cfg, flight, flight_id=summary.flight_id, who=who, reason=args.reason,
+            logged.append(f"{URL_SCHEME}{flight.bucket}/" + record_consultation(
+                make_client(cfg), cfg, flight, flight_id=str(report.flight_id), who=who, reason=args.reason,
                 keys=[flight.key_prefix + media.file for media in (*summary.segments, *summary.stills)],
-                retry=Retry(attempts=cfg.retries))
+                retry=Retry(attempts=cfg.retries)))
+
         result = decrypt_flight(flight_dir, identity, args.out, args.allow_incomplete, _trusted(args),
-                                who=who, reason=args.reason, source=args.flight)
+                                who=who, reason=args.reason, source=args.flight,
+                                before_decrypt=log_consultation)
     print(f"{args.flight}: {result.report.status}; decrypted {len(result.media)} file(s) to {result.out_dir}")
     for path in result.media:
         print(f"  {path}")
     print(f"  exhibit summary: {result.summary_path}")
-    if access_record:
-        print(f"  consultation recorded in the store: {URL_SCHEME}{flight.bucket}/{access_record}")
+    if logged:
+        print(f"  consultation recorded in the store: {logged[0]}")
     if not result.report.complete:
         print("  WARNING: flight incomplete (see the summary)", file=sys.stderr)
     return 0

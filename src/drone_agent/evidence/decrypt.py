@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,18 +71,21 @@ def decrypt_file(source: Path, dest: Path, identity: EvidenceIdentity, plaintext
 
 def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: Path | str,
                    allow_incomplete: bool = False, trusted_keys: Iterable[str] = (),
-                   who: str | None = None, reason: str | None = None,
-                   source: str | None = None) -> DecryptResult:
+                   who: str | None = None, reason: str | None = None, source: str | None = None,
+                   before_decrypt: Callable[[VerifyReport], None] | None = None) -> DecryptResult:
     """Verify, then decrypt every sealed file; ``who``/``reason`` go into the exhibit summary, and
-    ``source`` (where the flight came from, default: the folder) too."""
+    ``source`` (where the flight came from, default: the folder) into it and into error messages.
+    ``before_decrypt(report)`` runs once every check has passed and before the first byte is
+    decrypted (the store logs the consultation there); if it raises, nothing is written."""
     flight_dir, out_dir = Path(flight_dir), Path(out_dir)
+    where = source or str(flight_dir)
     report = verify_flight(flight_dir, trusted_keys)
     if not report.intact:
-        raise IntegrityError(f"{flight_dir}: tampered ({len(report.findings)} finding(s), first: "
+        raise IntegrityError(f"{where}: tampered ({len(report.findings)} finding(s), first: "
                              f"{report.problems[0]}); nothing decrypted",
-                             f"run 'drone-agent verify {flight_dir}' for the full list")
+                             f"run 'drone-agent verify {where}' for the full list")
     if not report.complete and not allow_incomplete:
-        raise IntegrityError(f"{flight_dir}: incomplete but intact ({report.problems[0]}); nothing decrypted",
+        raise IntegrityError(f"{where}: incomplete but intact ({report.problems[0]}); nothing decrypted",
                              "pass --allow-incomplete to decrypt every sealed segment that verifies")
     records = manifest_records(flight_dir)
     sealed_to = (records[0].get("evidence_recipient") or {}).get("age_recipient")
@@ -91,6 +94,10 @@ def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: 
                          f"{report.flight_id}: it was sealed to {sealed_to}",
                          "use the evidence store's private key that matches the manifest")
     dest = out_dir / str(report.flight_id)
+    if dest.exists():
+        raise InputError(f"{dest} already exists", "choose another --out folder or remove it")
+    if before_decrypt is not None:
+        before_decrypt(report)
     try:
         dest.mkdir(parents=True)
     except FileExistsError as exc:

@@ -302,6 +302,9 @@ def test_cli_verify_and_decrypt_the_stores_copy(
     assert len(access) == 1 and access[0]["Key"] in out
     assert record["who"] == "DC 4567 Jones" and record["reason"] == "review of KP/26/12"
     assert record["objects"] == [prefix + f"segments/00000{i}.mp4.age" for i in (1, 2)]
+    # the post-flight report of the store's copy names the store location, not a temporary folder
+    assert main(["report", location, *which, "--out", str(tmp_path / "r.html")]) == 0
+    assert f"drone-agent verify {location}" in (tmp_path / "r.html").read_text()
     # store-side records are not part of the flight: the store's copy still verifies complete
     assert main(["verify", location, *which]) == 0
     assert ": INTACT\n" in capsys.readouterr().out

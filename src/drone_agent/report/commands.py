@@ -1,4 +1,5 @@
-"""CLI subcommands of ``drone_agent.report``: ``drone-agent report``."""
+"""CLI subcommands of ``drone_agent.report``: ``drone-agent report`` (of a flight folder or of the
+store's copy of a flight)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 from pathlib import Path
 
 from drone_agent.errors import EnvironmentFault
+from drone_agent.store.commands import add_store_options, fetched_from_store
+from drone_agent.store.fetch import is_store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,19 +16,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write the post-flight report (self-contained HTML + PNG map)",
                        description="Write a self-contained HTML report of a flight folder, and a PNG "
                                    "of its map beside it (same name, .png).")
-    p.add_argument("flight_dir", type=Path, metavar="FLIGHT_DIR")
+    p.add_argument("flight", metavar="FLIGHT",
+                   help="flight folder, or the flight's location in the evidence store "
+                        "(s3://BUCKET/[PREFIX/]OPERATION/FLIGHT_ID, as 'drone-agent upload' printed it)")
     p.add_argument("--out", type=Path, default=None, metavar="REPORT.html",
-                   help="where to write the report (default: ./<FLIGHT_DIR name>-report.html; never inside the flight folder, which holds only sealed evidence)")
+                   help="where to write the report (default: ./<FLIGHT_ID>-report.html; never inside the flight folder, which holds only sealed evidence)")
+    add_store_options(p)
     p.set_defaults(func=_report)
 
 
-def write_report(flight_dir: Path, out: Path | None = None) -> tuple[Path, Path]:
-    """Write the HTML report and its PNG map; returns both paths."""
+def write_report(flight_dir: Path, out: Path | None = None, source: str | None = None) -> tuple[Path, Path]:
+    """Write the HTML report and its PNG map; returns both paths. ``source`` names where the flight
+    was read from in the report (default: the folder)."""
     from drone_agent.report.flight_record import load_flight_record
     from drone_agent.report.html_page import render_html
     from drone_agent.report.map_image import render_map_png
 
-    record = load_flight_record(flight_dir)
+    record = load_flight_record(flight_dir, source)
     html_path = out or Path.cwd() / f"{Path(flight_dir).resolve().name}-report.html"
     png_path = html_path.with_suffix(".png")
     png = render_map_png(record)
@@ -40,6 +47,11 @@ def write_report(flight_dir: Path, out: Path | None = None) -> tuple[Path, Path]
 
 
 def _report(args: argparse.Namespace) -> int:
-    html_path, png_path = write_report(args.flight_dir, args.out)
+    if is_store_url(args.flight):
+        with fetched_from_store(args, args.flight) as (flight_dir, _, _):
+            html_path, png_path = write_report(
+                flight_dir, args.out or Path.cwd() / f"{flight_dir.name}-report.html", source=args.flight)
+    else:
+        html_path, png_path = write_report(Path(args.flight), args.out)
     print(f"report: {html_path}\nmap:    {png_path}")
     return 0

@@ -36,6 +36,7 @@ class TrackPoint:
 @dataclass(frozen=True, slots=True)
 class FlightRecord:
     flight_dir: Path
+    source: str  # where the flight was read from: the folder, or its location in the store
     summary: FlightSummary
     verification: VerifyReport
     audit: tuple[dict[str, Any], ...]
@@ -91,7 +92,7 @@ def read_track(tlog: Path) -> tuple[TrackPoint, ...]:
     return tuple(points)
 
 
-def load_flight_record(flight_dir: Path) -> FlightRecord:
+def load_flight_record(flight_dir: Path, source: str | None = None) -> FlightRecord:
     """Read everything the report shows; InputError when ``flight_dir`` is not a flight folder."""
     flight_dir = Path(flight_dir)
     if not (flight_dir / AUDIT_FILE).is_file():
@@ -107,6 +108,7 @@ def load_flight_record(flight_dir: Path) -> FlightRecord:
     tlog = flight_dir / TELEMETRY_FILE
     return FlightRecord(
         flight_dir=flight_dir,
+        source=source or str(flight_dir),
         summary=read_flight_summary(flight_dir),
         verification=verify_flight(flight_dir),
         audit=_read_audit(flight_dir / AUDIT_FILE),

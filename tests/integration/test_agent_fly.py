@@ -108,7 +108,10 @@ class TamperingProxy:
         selector.register(vehicle, selectors.EVENT_READ, agent)
         while not self._stop.is_set():
             for key, _ in selector.select(0.05):
-                data = key.fileobj.recv(65536)
+                try:
+                    data = key.fileobj.recv(65536)
+                except OSError:  # the agent reset the connection as it ended
+                    return
                 if not data:
                     return
                 if key.fileobj is agent:

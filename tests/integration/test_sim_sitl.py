@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from drone_agent.errors import EnvironmentFault, InputError
-from drone_agent.sim.sitl import (SitlProcess, find_binary, find_defaults, ports_for_instance,
-                                  sitl_command)
+from drone_agent.sim.sitl import (SitlProcess, defaults_file_text, find_binary, find_defaults,
+                                  ports_for_instance, sitl_command)
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,14 @@ def test_command_line_and_ports():
     assert cmd[cmd.index("--defaults") + 1] == "/a.parm,/b.parm"
     assert cmd[cmd.index("--speedup") + 1] == "5" and "-w" in cmd
     assert ports_for_instance(2) == {"agent": 5780, "gcs": 5782, "serial2": 5783}
+
+
+def test_renamed_parameters_are_written_under_both_names():
+    text = defaults_file_text({"WP_SPD": 12, "WP_SPD_UP": 3.0, "FENCE_ENABLE": 1})
+    assert text.splitlines() == ["WP_SPD 12.0", "WP_SPD_UP 3.0", "FENCE_ENABLE 1.0",
+                                 "WPNAV_SPEED 1200.0", "WPNAV_SPEED_UP 300.0"]
+    assert defaults_file_text({"WP_SPD": 12, "WPNAV_SPEED": 500}).splitlines() == [
+        "WP_SPD 12.0", "WPNAV_SPEED 500.0"]  # an explicit legacy value wins
 
 
 def test_start_waits_for_sitl_and_stop_cleans_up(fake_tree: Path, tmp_path: Path, monkeypatch):

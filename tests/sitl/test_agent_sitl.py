@@ -24,21 +24,6 @@ from drone_agent.cli import main
 
 SPEEDUP = 5.0
 
-# The scenario names waypoint speeds as ArduCopter 4.8 does (WP_SPD, WP_SPD_UP in m/s); 4.7 and
-# earlier call them WPNAV_SPEED / WPNAV_SPEED_UP in cm/s. Real SITL silently ignores a defaults-file
-# name it does not have, so both spellings are written and the firmware takes the one it knows.
-# (Without this a 4.7 vehicle keeps WPNAV_SPEED_UP 250 cm/s and climbs at 2.5 m/s, not 3 m/s.)
-LEGACY_PARAM_NAMES = {"WP_SPD": ("WPNAV_SPEED", 100.0), "WP_SPD_UP": ("WPNAV_SPEED_UP", 100.0)}
-
-
-def with_legacy_names(params: dict[str, float] | None) -> dict[str, float]:
-    out = dict(params or {})
-    for name, (legacy, scale) in LEGACY_PARAM_NAMES.items():
-        if name in out and legacy not in out:
-            out[legacy] = out[name] * scale
-    return out
-
-
 GCS_PORT_TIMEOUT_S = 60.0
 
 
@@ -62,7 +47,6 @@ def sitl(**kwargs):  # noqa: ANN003, ANN201
                 time.sleep(0.05)
             return super().gcs_connection
 
-    kwargs["params"] = with_legacy_names(kwargs.get("params"))
     return GcsPortWaitingSitl(speedup=SPEEDUP, **kwargs)
 
 

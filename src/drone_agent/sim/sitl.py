@@ -5,7 +5,8 @@ Theory of operation
 ``ARDUPILOT_SITL`` (or ``binary=``) names an ``arducopter`` SITL binary. Its default parameter file
 is ``defaults=`` if given, else the first of ``copter.parm`` / ``default_params/copter.parm`` beside the
 binary or ``Tools/autotest/default_params/copter.parm`` in the ArduPilot tree the binary was built in
-(``build/sitl/bin/arducopter``). Extra ``params`` are written to a second defaults file.
+(``build/sitl/bin/arducopter``). Extra ``params`` are written to a second defaults file, renamed
+parameters under both names (``WP_SPD`` and 4.7's ``WPNAV_SPEED``...: :data:`LEGACY_PARAM_NAMES`).
 
 Each instance runs in its own temporary directory (its own ``eeprom.bin``, wiped with ``-w``) with an
 ``--instance`` number whose ports are free: SERIAL0 on TCP 5760+10·i is the *agent* connection,
@@ -74,6 +75,26 @@ def find_defaults(binary: Path, defaults: str | os.PathLike[str] | None = None) 
             return candidate
     raise EnvironmentFault(f"no copter.parm found beside {binary}",
                            "pass defaults=PATH (Tools/autotest/default_params/copter.parm)")
+
+
+# ArduCopter 4.8 renamed the waypoint speeds (m/s); 4.7 and earlier have WPNAV_* in cm/s. SITL
+# silently ignores a defaults-file name it does not know, so both spellings are written and the
+# firmware takes the one it has. (Without this a 4.7 vehicle keeps WPNAV_SPEED_UP 250 cm/s and climbs
+# at 2.5 m/s under a 3 m/s request.)
+LEGACY_PARAM_NAMES: dict[str, tuple[str, float]] = {
+    "WP_SPD": ("WPNAV_SPEED", 100.0),
+    "WP_SPD_UP": ("WPNAV_SPEED_UP", 100.0),
+    "WP_SPD_DN": ("WPNAV_SPEED_DN", 100.0),
+}
+
+
+def defaults_file_text(params: dict[str, float]) -> str:
+    """A SITL defaults file setting ``params``, each renamed parameter under both of its names."""
+    values = {name: float(value) for name, value in params.items()}
+    for name, (legacy, scale) in LEGACY_PARAM_NAMES.items():
+        if name in values and legacy not in values:
+            values[legacy] = values[name] * scale
+    return "".join(f"{name} {value!r}\n" for name, value in values.items())
 
 
 def ports_for_instance(instance: int) -> dict[str, int]:
@@ -169,7 +190,7 @@ class SitlProcess:
         defaults = [self.defaults]
         if self.params:
             extra = self._dir / "extra.parm"
-            extra.write_text("".join(f"{k} {float(v)!r}\n" for k, v in self.params.items()))
+            extra.write_text(defaults_file_text(self.params))
             defaults.append(extra)
         instance = free_instance()
         self.ports = ports_for_instance(instance)

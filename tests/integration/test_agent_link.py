@@ -242,3 +242,56 @@ def test_hosted_component_speaks_with_its_own_id(peer: PeerThread) -> None:
     beats = [m for m in peer.vehicle.received if m.get_type() == "HEARTBEAT"]
     assert acks and acks[0].get_srcComponent() == 100 and acks[0].command == 2500
     assert beats and all(b.get_srcComponent() == 191 for b in beats)
+
+
+def _read_until(transport, wanted: bytes, timeout_s: float = 5.0) -> bytes:  # noqa: ANN001
+    got = b""
+    end = time.monotonic() + timeout_s
+    while wanted not in got and time.monotonic() < end:
+        got += transport.read()
+        time.sleep(0.01)
+    return got
+
+
+def test_serial_link_survives_the_radio_being_unplugged_and_plugged_back(tmp_path) -> None:  # noqa: ANN001
+    """A USB telemetry radio seen through a stable name (like /dev/serial/by-id/...): the device
+    vanishes (a pty whose other side closes), the transport drops it without raising, keeps
+    retrying by name, and carries on when a device appears under that name again."""
+    import os
+
+    radio = tmp_path / "ttyRADIO"
+    master, slave = os.openpty()
+    radio.symlink_to(os.ttyname(slave))
+    transport = open_transport(parse_connection(f"serial:{radio}:57600"))
+    transport.retry_interval_s = 0.05
+    os.close(slave)
+    try:
+        os.write(master, b"heartbeat-1")
+        assert b"heartbeat-1" in _read_until(transport, b"heartbeat-1")
+        os.close(master)  # unplugged
+        end = time.monotonic() + 5.0
+        while transport.connected and time.monotonic() < end:
+            transport.read()
+            time.sleep(0.01)
+        assert not transport.connected and transport.fileno() == -1
+        assert transport.last_error.startswith("serial link failed"), transport.last_error
+        transport.write(b"dropped while down")  # no exception
+        master, slave = os.openpty()  # plugged back in: a new device under the same name
+        radio.unlink()
+        radio.symlink_to(os.ttyname(slave))
+        os.close(slave)
+        end = time.monotonic() + 5.0
+        while not transport.connected and time.monotonic() < end:
+            transport.read()
+            time.sleep(0.01)
+        assert transport.connected
+        os.write(master, b"heartbeat-2")
+        assert b"heartbeat-2" in _read_until(transport, b"heartbeat-2")
+        transport.write(b"to the vehicle")
+        assert os.read(master, 100) == b"to the vehicle"
+    finally:
+        transport.close()
+        try:
+            os.close(master)
+        except OSError:
+            pass

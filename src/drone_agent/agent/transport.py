@@ -9,10 +9,10 @@
 ``serial:DEVICE[:BAUD]``    same, explicit
 ==========================  ======================================================================
 
-Each transport is non-blocking with a ``fileno()`` for ``selectors`` (-1 while a TCP link is down and
-reconnecting; it may change after a reconnect); ``read()`` returns whatever bytes are waiting
-(``b""`` when none), ``write()`` sends a whole packet. Serial uses
-pymavlink's ``mavutil.mavserial`` purely as a byte transport (it needs ``pyserial``).
+Each transport is non-blocking with a ``fileno()`` for ``selectors`` (-1 while a link is down and
+being reopened; it may change after a reopen); ``read()`` returns whatever bytes are waiting
+(``b""`` when none), ``write()`` sends a whole packet. TCP and serial links that go down after the
+first open are reopened (:class:`_Reconnecting`). Serial uses ``pyserial`` directly.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from drone_agent.errors import EnvironmentFault, InputError, VehicleError
 
@@ -77,29 +77,98 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class TcpTransport:
-    """A TCP client that survives the server closing the connection.
+class _Reconnecting:
+    """A link that comes back: TCP to a server, a serial device (a USB radio can be unplugged).
 
-    The first connection must succeed (VehicleError otherwise: a flight does not start on a link
-    that is not there). After that, a closed or failed connection is not an error: ``read`` returns
-    no bytes, ``write`` drops packets, and the transport reconnects in the background of the
-    caller's loop -- a non-blocking connect every ``retry_interval_s``, never blocking the loop --
-    so the heartbeat monitor sees the silence as link loss and the first HEARTBEAT after the
-    reconnect as its restoration, exactly as for a radio link. ``fileno()`` changes on reconnect
-    and is -1 while disconnected; ``last_error`` says why the link went down.
+    The first open must succeed (the subclass raises VehicleError otherwise: a flight does not start
+    on a link that is not there). After that, a closed, reset or vanished connection is not an error:
+    ``read`` returns no bytes, ``write`` drops packets, and every ``retry_interval_s`` a later ``read``
+    tries to open it again without blocking the caller's loop -- so the heartbeat monitor sees the
+    silence as link loss and the first HEARTBEAT after the reopen as its restoration, exactly as for
+    a radio link. ``fileno()`` is -1 while down and may change on reopen; ``last_error`` says why the
+    link went down.
     """
 
-    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0,
-                 retry_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.address = (host, port)
-        self.connect_timeout_s = connect_timeout_s
+    def __init__(self, retry_interval_s: float, clock: Callable[[], float]) -> None:
         self.retry_interval_s = retry_interval_s
         self._clock = clock
         self.last_error: str | None = None
+        self._next_attempt_s = 0.0
+
+    # subclass hooks: the open connection (or None), its recv/send, closing it, trying to reopen it
+    kind = "link"
+    _conn: Any = None
+
+    def _recv(self) -> bytes:
+        raise NotImplementedError
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _close_conn(self) -> None:
+        raise NotImplementedError
+
+    def _reopen(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def fileno(self) -> int:
+        return self._conn.fileno() if self._conn is not None else -1
+
+    def _drop(self, reason: str) -> None:
+        if self._conn is not None:
+            self._close_conn()
+            self._conn = None
+            self.last_error = reason
+            self._next_attempt_s = self._clock()  # try again at once, then every retry_interval_s
+
+    def _attempt_due(self) -> bool:
+        now = self._clock()
+        if now < self._next_attempt_s:
+            return False
+        self._next_attempt_s = now + self.retry_interval_s
+        return True
+
+    def read(self) -> bytes:
+        if self._conn is None:
+            self._reopen()
+            return b""
+        try:
+            return self._recv()
+        except BlockingIOError:
+            return b""
+        except OSError as exc:  # includes serial.SerialException
+            self._drop(f"{self.kind} link failed: {exc.strerror or exc}")
+            return b""
+
+    def write(self, data: bytes) -> None:
+        if self._conn is None:
+            return  # down: dropped like a packet lost on a radio link
+        try:
+            self._send(data)
+        except BlockingIOError:
+            pass  # a full send buffer: drop, MAVLink is loss tolerant
+        except OSError as exc:
+            self._drop(f"{self.kind} link failed: {exc.strerror or exc}")
+
+
+class TcpTransport(_Reconnecting):
+    """A TCP client (:class:`_Reconnecting`): reconnects with a non-blocking connect, to the address
+    the first connection resolved (no DNS in the loop)."""
+
+    kind = "TCP"
+
+    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0,
+                 retry_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(retry_interval_s, clock)
+        self.address = (host, port)
+        self.connect_timeout_s = connect_timeout_s
         self.reconnects = 0
         self._pending: socket.socket | None = None
         self._pending_since_s = 0.0
-        self._next_attempt_s = 0.0
         try:
             sock = socket.create_connection(self.address, timeout=connect_timeout_s)
         except OSError as exc:
@@ -107,8 +176,8 @@ class TcpTransport:
                 f"cannot connect to tcp:{host}:{port} ({exc.strerror or exc})",
                 "is the vehicle/SITL/telemetry bridge running and the port right?",
             ) from exc
-        self._family, self._peer = sock.family, sock.getpeername()  # reconnects skip DNS
-        self._sock: socket.socket | None = self._adopt(sock)
+        self._family, self._peer = sock.family, sock.getpeername()
+        self._conn: socket.socket | None = self._adopt(sock)
 
     @staticmethod
     def _adopt(sock: socket.socket) -> socket.socket:
@@ -116,75 +185,46 @@ class TcpTransport:
         sock.setblocking(False)
         return sock
 
-    @property
-    def connected(self) -> bool:
-        return self._sock is not None
+    def _recv(self) -> bytes:
+        data = self._conn.recv(65536)
+        if not data:
+            self._drop("the vehicle closed the TCP connection")
+        return data
 
-    def fileno(self) -> int:
-        return self._sock.fileno() if self._sock is not None else -1
+    def _send(self, data: bytes) -> None:
+        self._conn.sendall(data)
 
-    def _drop(self, reason: str) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-            self.last_error = reason
-            self._next_attempt_s = self._clock()  # try again at once, then every retry_interval_s
+    def _close_conn(self) -> None:
+        self._conn.close()
 
-    def _reconnect(self) -> None:
-        now = self._clock()
+    def _reopen(self) -> None:
         if self._pending is None:
-            if now < self._next_attempt_s:
+            if not self._attempt_due():
                 return
-            self._next_attempt_s = now + self.retry_interval_s
             sock = socket.socket(self._family, socket.SOCK_STREAM)
             sock.setblocking(False)
             error = sock.connect_ex(self._peer)
             if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
                 sock.close()
                 return
-            self._pending, self._pending_since_s = sock, now
+            self._pending, self._pending_since_s = sock, self._clock()
         _, writable, _ = select.select([], [self._pending], [], 0)
         if writable:
             sock, self._pending = self._pending, None
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                self._sock = self._adopt(sock)
+                self._conn = self._adopt(sock)
                 self.reconnects += 1
             else:
                 sock.close()
-        elif now - self._pending_since_s > self.connect_timeout_s:
+        elif self._clock() - self._pending_since_s > self.connect_timeout_s:
             self._pending.close()
             self._pending = None
 
-    def read(self) -> bytes:
-        if self._sock is None:
-            self._reconnect()
-            return b""
-        try:
-            data = self._sock.recv(65536)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            self._drop(f"TCP link failed: {exc.strerror or exc}")
-            return b""
-        if not data:
-            self._drop("the vehicle closed the TCP connection")
-        return data
-
-    def write(self, data: bytes) -> None:
-        if self._sock is None:
-            return  # down: dropped like a packet lost on a radio link
-        try:
-            self._sock.sendall(data)
-        except BlockingIOError:
-            pass  # a full send buffer: drop, MAVLink is loss tolerant
-        except OSError as exc:
-            self._drop(f"TCP link failed: {exc.strerror or exc}")
-
     def close(self) -> None:
-        for sock in (self._sock, self._pending):
+        for sock in (self._conn, self._pending):
             if sock is not None:
                 sock.close()
-        self._sock = self._pending = None
+        self._conn = self._pending = None
 
 
 class UdpTransport:
@@ -236,31 +276,61 @@ class UdpTransport:
         self._sock.close()
 
 
-class SerialTransport:
-    def __init__(self, device: str, baud: int) -> None:
-        from pymavlink import mavutil
+class SerialTransport(_Reconnecting):
+    """A serial device through pyserial (:class:`_Reconnecting`): if the device fails or vanishes (a
+    USB telemetry radio unplugged), it is reopened by name every ``retry_interval_s``, so a radio
+    plugged back in -- same device name, or a stable ``/dev/serial/by-id/...`` link -- carries on."""
 
+    kind = "serial"
+
+    def __init__(self, device: str, baud: int, retry_interval_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(retry_interval_s, clock)
+        self.device, self.baud = device, baud
         try:
-            self._port = mavutil.mavserial(device, baud=baud)
+            self._conn = self._open()
         except ImportError as exc:
-            raise EnvironmentFault(
-                "serial links need pyserial", "python3 -m pip install pyserial"
-            ) from exc
-        except Exception as exc:  # pymavlink wraps serial errors in plain exceptions
+            raise EnvironmentFault("serial links need pyserial", "python3 -m pip install pyserial") from exc
+        except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
             raise VehicleError(f"cannot open {device} at {baud} baud: {exc}",
                                "check the device name and permissions") from exc
 
-    def fileno(self) -> int:
-        return self._port.fd
+    def _open(self) -> Any:
+        import serial
 
-    def read(self) -> bytes:
-        return bytes(self._port.recv(4096) or b"")
+        self._output_full = serial.SerialTimeoutException
+        port = serial.Serial(self.device, 1200, timeout=0, write_timeout=0,
+                             dsrdtr=False, rtscts=False, xonxoff=False)
+        port.baudrate = self.baud  # 1200 first, then the real rate: works around a Linux driver bug
+        return port                # (as pymavlink's mavserial does)
 
-    def write(self, data: bytes) -> None:
-        self._port.write(data)
+    def _recv(self) -> bytes:
+        return bytes(self._conn.read(4096))
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._conn.write(data)
+        except self._output_full:
+            pass  # the output buffer is full (write_timeout=0): drop, MAVLink is loss tolerant
+
+    def _close_conn(self) -> None:
+        try:
+            self._conn.close()
+        except OSError:
+            pass
+
+    def _reopen(self) -> None:
+        if not self._attempt_due():
+            return
+        try:
+            self._conn = self._open()
+        except (OSError, ValueError):
+            return
 
     def close(self) -> None:
-        self._port.close()
+        if self._conn is not None:
+            self._close_conn()
+            self._conn = None
 
 
 def open_transport(endpoint: Endpoint) -> Transport:

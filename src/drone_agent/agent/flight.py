@@ -385,7 +385,7 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
             say(f"{event.kind.replace('_', ' ')} (silence {event.silence_s:.1f} s"
                 f"{'; ' + cause if cause else ''})")
             ask_again = ask_again or event.kind == "link_restored"
-        if link.reconnects != reconnects:  # a new TCP connection may be quicker than link-loss detection
+        if link.reconnects != reconnects:  # a reopened link may come back before link loss is noticed
             reconnects = link.reconnects
             cause = getattr(link.transport, "last_error", None)
             audit("link_reconnected", reconnects=reconnects, cause=cause)
@@ -419,7 +419,7 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
 
 
 def _rerequest_streams(link: Link, peer, asked_hz: dict[str, float], audit, say) -> None:  # noqa: ANN001
-    """After a link loss the vehicle may have rebooted or a new TCP connection may be a new channel:
+    """After a link loss the vehicle may have rebooted, or a reopened connection may be a new channel:
     ask for the telemetry again (the guard runs on meanwhile); a failure is a warning, not the end."""
     try:
         streams = link.run(StreamSetup(peer, asked_hz), timeout_s=STREAM_REQUEST_TIMEOUT_S)

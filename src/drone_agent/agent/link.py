@@ -73,12 +73,12 @@ class Link:
         self._selector = selectors.DefaultSelector()
         self._fd = -1
         self._had_fd = False
-        self.reconnects = 0  # times the transport came back with a new connection (TCP)
+        self.reconnects = 0  # times the transport came back with a new connection (TCP, serial)
         self._watch_transport()
 
     # --- plumbing --------------------------------------------------------------------------
     def _watch_transport(self) -> None:
-        """Follow the transport's file descriptor (a reconnected TCP link has a new one, -1 while down)."""
+        """Follow the transport's file descriptor (a reopened TCP/serial link has a new one, -1 while down)."""
         fd = self.transport.fileno()
         if fd == self._fd:
             return
@@ -121,7 +121,7 @@ class Link:
         received: list[Message] = []
         self._watch_transport()
         if self._fd < 0:
-            time.sleep(wait)  # link down: the transport reconnects when read
+            time.sleep(wait)  # link down: reading is what makes the transport try to reopen it
         if self._fd < 0 or self._selector.select(wait):
             data = self.transport.read()
             if data:

@@ -377,22 +377,23 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
     reconnects = link.reconnects
     while True:
         link.step()
-        ask_again = False
+        ask_after = None  # what brought the link back, if it came back in this turn
         for event in link.monitor.drain_events():
             cause = getattr(link.transport, "last_error", None) if event.kind == "link_lost" else None
             audit(event.kind, silence_s=round(event.silence_s, 3), state=link.state.as_dict(),
                   **({"cause": cause} if cause else {}))
             say(f"{event.kind.replace('_', ' ')} (silence {event.silence_s:.1f} s"
                 f"{'; ' + cause if cause else ''})")
-            ask_again = ask_again or event.kind == "link_restored"
+            if event.kind == "link_restored":
+                ask_after = event.kind
         if link.reconnects != reconnects:  # a reopened link may come back before link loss is noticed
             reconnects = link.reconnects
             cause = getattr(link.transport, "last_error", None)
             audit("link_reconnected", reconnects=reconnects, cause=cause)
             say(f"reconnected to {options.connect} (after: {cause})")
-            ask_again = True
-        if ask_again:
-            _rerequest_streams(link, peer, asked_hz, audit, say)
+            ask_after = "link_reconnected"
+        if ask_after is not None:
+            _rerequest_streams(link, peer, asked_hz, ask_after, audit, say)
         state = link.state
         was_armed = was_armed or state.armed
         now = clock()
@@ -418,16 +419,16 @@ def _fly(link: Link, operation, grid: ElevationGrid | None, guard_config: GuardC
     outcome.stops = runner.guard.stops
 
 
-def _rerequest_streams(link: Link, peer, asked_hz: dict[str, float], audit, say) -> None:  # noqa: ANN001
+def _rerequest_streams(link: Link, peer, asked_hz: dict[str, float], after: str, audit, say) -> None:  # noqa: ANN001
     """After a link loss the vehicle may have rebooted, or a reopened connection may be a new channel:
     ask for the telemetry again (the guard runs on meanwhile); a failure is a warning, not the end."""
     try:
         streams = link.run(StreamSetup(peer, asked_hz), timeout_s=STREAM_REQUEST_TIMEOUT_S)
     except VehicleError as exc:
-        audit("streams_rerequest_failed", error=exc.one_line())
+        audit("streams_rerequest_failed", error=exc.one_line(), after=after)
         say(f"WARNING: telemetry not re-requested after the link came back: {exc.one_line()}")
         return
-    audit("streams", methods=dict(streams.methods), after="link_restored")
+    audit("streams", methods=dict(streams.methods), after=after)
     say("telemetry re-requested after the link came back")
 
 

@@ -144,6 +144,11 @@ class _Reconnecting:
             self._drop(f"{self.kind} link failed: {exc.strerror or exc}")
             return b""
 
+    def close(self) -> None:
+        if self._conn is not None:
+            self._close_conn()
+            self._conn = None
+
     def write(self, data: bytes) -> None:
         if self._conn is None:
             return  # down: dropped like a packet lost on a radio link
@@ -166,7 +171,6 @@ class TcpTransport(_Reconnecting):
         super().__init__(retry_interval_s, clock)
         self.address = (host, port)
         self.connect_timeout_s = connect_timeout_s
-        self.reconnects = 0
         self._pending: socket.socket | None = None
         self._pending_since_s = 0.0
         try:
@@ -213,7 +217,6 @@ class TcpTransport(_Reconnecting):
             sock, self._pending = self._pending, None
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
                 self._conn = self._adopt(sock)
-                self.reconnects += 1
             else:
                 sock.close()
         elif self._clock() - self._pending_since_s > self.connect_timeout_s:
@@ -221,10 +224,10 @@ class TcpTransport(_Reconnecting):
             self._pending = None
 
     def close(self) -> None:
-        for sock in (self._conn, self._pending):
-            if sock is not None:
-                sock.close()
-        self._conn = self._pending = None
+        super().close()
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
 
 
 class UdpTransport:
@@ -327,10 +330,6 @@ class SerialTransport(_Reconnecting):
         except (OSError, ValueError):
             return
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._close_conn()
-            self._conn = None
 
 
 def open_transport(endpoint: Endpoint) -> Transport:

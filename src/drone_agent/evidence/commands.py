@@ -20,7 +20,6 @@ from drone_agent.errors import InputError
 from drone_agent.evidence.decrypt import decrypt_flight
 from drone_agent.evidence.keys import DeviceKey, EvidenceIdentity, load_trusted_fingerprint
 from drone_agent.evidence.records import utc_iso, utc_now
-from drone_agent.evidence.summary import read_flight_summary
 from drone_agent.evidence.verify import verify_flight
 from drone_agent.store.commands import add_store_options, fetched_from_store
 from drone_agent.store.fetch import URL_SCHEME, StoreFlight, is_store_url, record_consultation
@@ -158,14 +157,12 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
                          "say why the footage is consulted (it is logged in the store, DPA 2018 s.62)")
     logged: list[str] = []
     with _local_flight(args) as (flight_dir, flight, cfg):
-        def log_consultation(report: Any) -> None:
+        def log_consultation(report: Any, files: list[str]) -> None:
             if flight is None:
                 return
-            summary = read_flight_summary(flight_dir)
             logged.append(f"{URL_SCHEME}{flight.bucket}/" + record_consultation(
                 make_client(cfg), cfg, flight, flight_id=str(report.flight_id), who=who, reason=args.reason,
-                keys=[flight.key_prefix + media.file for media in (*summary.segments, *summary.stills)],
-                retry=Retry(attempts=cfg.retries)))
+                keys=[flight.key_prefix + rel for rel in files], retry=Retry(attempts=cfg.retries)))
 
         result = decrypt_flight(flight_dir, identity, args.out, args.allow_incomplete, _trusted(args),
                                 who=who, reason=args.reason, source=args.flight,

@@ -72,13 +72,14 @@ def decrypt_file(source: Path, dest: Path, identity: EvidenceIdentity, plaintext
 def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: Path | str,
                    allow_incomplete: bool = False, trusted_keys: Iterable[str] = (),
                    who: str | None = None, reason: str | None = None, source: str | None = None,
-                   before_decrypt: Callable[[VerifyReport], None] | None = None) -> DecryptResult:
+                   before_decrypt: Callable[[VerifyReport, list[str]], None] | None = None) -> DecryptResult:
     """Verify, then decrypt every sealed file; ``who``/``reason`` go into the exhibit summary, and
     ``source`` (where the flight came from, default: the folder) into it and into error messages.
-    ``before_decrypt(report)`` runs once every check has passed and before the first byte is
-    decrypted (the store logs the consultation there); if it raises, nothing is written."""
+    ``before_decrypt(report, files)`` runs once every check has passed and before the first byte is
+    decrypted, with the sealed files about to be decrypted (the store logs the consultation there);
+    if it raises, nothing is written."""
     flight_dir, out_dir = Path(flight_dir), Path(out_dir)
-    where = source or str(flight_dir)
+    where = source or str(flight_dir.resolve())
     report = verify_flight(flight_dir, trusted_keys)
     if not report.intact:
         raise IntegrityError(f"{where}: tampered ({len(report.findings)} finding(s), first: "
@@ -96,24 +97,25 @@ def decrypt_flight(flight_dir: Path | str, identity: EvidenceIdentity, out_dir: 
     dest = out_dir / str(report.flight_id)
     if dest.exists():
         raise InputError(f"{dest} already exists", "choose another --out folder or remove it")
+    sealed = [rec for rec in records
+              if rec.get("kind") in ("segment", "still") and (flight_dir / rec["file"]).is_file()]
     if before_decrypt is not None:
-        before_decrypt(report)
+        before_decrypt(report, [rec["file"] for rec in sealed])
     try:
         dest.mkdir(parents=True)
     except FileExistsError as exc:
         raise InputError(f"{dest} already exists", "choose another --out folder or remove it") from exc
     media = []
-    for rec in records:
-        if rec.get("kind") in ("segment", "still") and (flight_dir / rec["file"]).is_file():
-            target = dest / output_name(rec)
-            decrypt_file(flight_dir / rec["file"], target, identity, rec["plaintext_sha256"])
-            media.append(target)
+    for rec in sealed:
+        target = dest / output_name(rec)
+        decrypt_file(flight_dir / rec["file"], target, identity, rec["plaintext_sha256"])
+        media.append(target)
     sums = "".join(f"{hash_file(p)[0]}  {p.name}\n" for p in media)
     atomic_write(dest / SUMS_FILE, sums.encode())
     summary = dest / SUMMARY_FILE
     consultation = f"{who or getpass.getuser()} (reason: {reason or 'not given'})"
     atomic_write(summary, exhibit_summary(flight_dir, records, report, {p.name for p in media},
-                                          consultation, source or str(flight_dir.resolve())).encode())
+                                          consultation, where).encode())
     return DecryptResult(dest, tuple(media), summary, report)
 
 

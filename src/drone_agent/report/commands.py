@@ -48,9 +48,8 @@ def write_report(flight_dir: Path, out: Path | None = None, source: str | None =
 
 def _report(args: argparse.Namespace) -> int:
     if is_store_url(args.flight):
-        with fetched_from_store(args, args.flight) as (flight_dir, _, _):
-            html_path, png_path = write_report(
-                flight_dir, args.out or Path.cwd() / f"{flight_dir.name}-report.html", source=args.flight)
+        with fetched_from_store(args, args.flight) as (flight_dir, _, _):  # named as the flight
+            html_path, png_path = write_report(flight_dir, args.out, source=args.flight)
     else:
         html_path, png_path = write_report(Path(args.flight), args.out)
     print(f"report: {html_path}\nmap:    {png_path}")
